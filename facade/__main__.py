@@ -1,0 +1,3 @@
+from facade.cli import main
+
+main()

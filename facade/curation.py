@@ -1,0 +1,221 @@
+"""The schema of curation.yaml (version 1), as pydantic models.
+
+Shape and single-field rules live here; whether an operation or a parameter exists is a
+question for the spec, answered in `facade.loader`. Every model forbids unknown keys, so a
+typo is an error with a suggestion, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import types
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from facade.errors import CurationError, Problem, did_you_mean
+from facade.yamlsource import YAMLDocument
+
+__all__ = ["Auth", "Backend", "Curation", "ParamCuration", "ResponseCuration",
+           "ToolCuration", "parse_curation"]
+
+TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class _Model(BaseModel):
+    """Base of every curation node: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ServerInfo(_Model):
+    name: str | None = Field(None, description="MCP server name shown to clients.")
+    instructions: str | None = Field(
+        None, description="Server instructions sent to the client at initialization."
+    )
+
+
+class Auth(_Model):
+    """How facade authenticates to the backend. Values are environment variable names."""
+
+    bearer_env: str | None = Field(
+        None, description="Env var holding a token sent as `Authorization: Bearer …`."
+    )
+    api_key_env: str | None = Field(None, description="Env var holding an API key.")
+    header: str = Field("X-Api-Key", description="Header that carries `api_key_env`.")
+    basic_user_env: str | None = Field(None, description="Env var holding the basic-auth user.")
+    basic_password_env: str | None = Field(
+        None, description="Env var holding the basic-auth password."
+    )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Auth:
+        schemes = [
+            self.bearer_env is not None,
+            self.api_key_env is not None,
+            self.basic_user_env is not None or self.basic_password_env is not None,
+        ]
+        if sum(schemes) != 1:
+            raise ValueError(
+                "give exactly one of bearer_env, api_key_env, or basic_user_env + "
+                "basic_password_env"
+            )
+        if schemes[2] and (self.basic_user_env is None or self.basic_password_env is None):
+            raise ValueError("basic auth needs both basic_user_env and basic_password_env")
+        return self
+
+
+class Backend(_Model):
+    base_url: str = Field(
+        description="Base URL of the REST API; `${VAR}` and `${VAR:-default}` are expanded. "
+        "The spec's `servers` are never used."
+    )
+    timeout: float = Field(10.0, gt=0, description="Seconds before a backend call times out.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Static headers sent with every backend request."
+    )
+    auth: Auth | None = Field(None, description="Backend credentials, by env var name.")
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, gt=0,
+        description="Largest decoded response body accepted from the backend.",
+    )
+
+
+class ParamCuration(_Model):
+    rename: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Argument name shown to the agent instead of the spec's name.",
+    )
+    description: str | None = Field(None, description="Replaces the spec's description.")
+    value: JsonValue = Field(
+        None, description="A fixed value: always sent, never shown to the agent."
+    )
+    hidden: bool = Field(False, description="Never shown and never sent.")
+    default: JsonValue = Field(None, description="Default shown to the agent and sent when omitted.")
+
+    @model_validator(mode="after")
+    def _compatible(self) -> ParamCuration:
+        fixed = "value" in self.model_fields_set
+        if fixed and self.hidden:
+            raise ValueError("`value` and `hidden` exclude each other: a fixed value is sent")
+        if (fixed or self.hidden) and (self.rename or self.description or
+                                       "default" in self.model_fields_set):
+            raise ValueError("a fixed or hidden parameter is not shown, so it takes no "
+                             "rename, description or default")
+        return self
+
+    @property
+    def is_fixed(self) -> bool:
+        return "value" in self.model_fields_set
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set
+
+
+class ResponseCuration(_Model):
+    include: list[str] | None = Field(
+        None, description="Allow-list of dotted paths kept in results (`[]` for arrays)."
+    )
+    redact: list[str] = Field(
+        default_factory=list, description="Dotted paths removed from results and output schema."
+    )
+    max_items: int | None = Field(
+        None, gt=0, description="Arrays longer than this are cut, with a note saying so."
+    )
+
+
+class ToolCuration(_Model):
+    operation: str = Field(description="An operationId, or `METHOD /path` as in the spec.")
+    description: str | None = Field(
+        None, description="Replaces the operation's summary and description."
+    )
+    title: str | None = Field(None, description="Human-readable title of the tool.")
+    params: dict[str, ParamCuration] = Field(
+        default_factory=dict, description="Per-parameter curation, keyed by the spec's name."
+    )
+    response: ResponseCuration = Field(
+        default_factory=ResponseCuration, description="How results are shaped."
+    )
+
+
+ToolName = Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]
+
+
+class Curation(_Model):
+    """The whole curation.yaml."""
+
+    version: Literal[1] = Field(description="Format version; always 1.")
+    spec: str = Field(description="Path to the OpenAPI document, relative to this file.")
+    server: ServerInfo = Field(default_factory=ServerInfo, description="MCP server identity.")
+    backend: Backend = Field(description="Where and how calls are proxied.")
+    read_only: bool = Field(True, description="Refuse any operation that is not GET or HEAD.")
+    redact: list[str] = Field(
+        default_factory=list, description="Field-name globs removed from every response."
+    )
+    tools: dict[ToolName, ToolCuration] = Field(
+        min_length=1, description="The curated tools, keyed by MCP tool name."
+    )
+
+
+def parse_curation(doc: YAMLDocument) -> Curation:
+    """Validate the shape of a curation document, reporting every problem at once."""
+    if not isinstance(doc.data, dict):
+        raise CurationError(doc.file, [doc.problem((), "the top level must be a mapping")])
+    try:
+        return Curation.model_validate(doc.data)
+    except ValidationError as exc:
+        raise CurationError(doc.file, [_problem(doc, err) for err in exc.errors()]) from None
+
+
+def _problem(doc: YAMLDocument, err: Any) -> Problem:
+    loc = tuple(p for p in err["loc"] if p != "[key]")
+    kind, message, hint = err["type"], err["msg"], None
+    if kind == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+        return doc.problem(loc, f"unknown key {loc[-1]!r}", hint=hint, key=True)
+    if kind == "missing":
+        return doc.problem(loc, f"missing required key {loc[-1]!r}", key=True)
+    if err["loc"][-1:] == ("[key]",):
+        message = f"invalid name {loc[-1]!r}: {message.lower()}"
+        hint = "tool names are snake_case: ^[a-z][a-z0-9_]{0,63}$"
+        return doc.problem(loc, message, hint=hint, key=True)
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    value = err.get("input")
+    if isinstance(value, (bool, datetime.date)) and kind in ("string_type", "literal_error"):
+        hint = f'YAML read this as {type(value).__name__}; quote the value, e.g. "no"'
+    return doc.problem(loc, message, hint=hint)
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at `loc`, for "did you mean" on an unknown key."""
+    tp: Any = Curation
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return args[0] if len(args) == 1 else tp
+    return tp

@@ -1,0 +1,166 @@
+"""Encode validated arguments into the parts of an HTTP request, per OpenAPI 3 rules.
+
+Pure functions: no I/O, no httpx. Path values are percent-encoded with nothing kept safe,
+so `/`, `?`, `#` and `%` cannot change which endpoint is called, and the dot segments
+`.` and `..` (which encoding leaves alone) are refused outright.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from facade.tools import Argument, HTTPBinding
+
+__all__ = ["ArgumentError", "EncodedRequest", "encode_request", "to_text"]
+
+
+class ArgumentError(ValueError):
+    """An argument value cannot be sent safely; the message names the argument."""
+
+
+@dataclass
+class EncodedRequest:
+    method: str
+    path: str  # already percent-encoded, relative to the base URL
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    json_body: Any = None
+    form_body: dict[str, str] | None = None
+    has_body: bool = False
+
+
+def to_text(value: Any) -> str:
+    """A primitive as text: JSON spelling for booleans and null, plain otherwise."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _pairs(value: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(k), to_text(v)) for k, v in value.items() if v is not None]
+
+
+def _simple(arg: Argument, value: Any) -> str:
+    """`simple` style (path and header parameters)."""
+    if isinstance(value, list):
+        return ",".join(to_text(v) for v in value)
+    if isinstance(value, dict):
+        sep = "=" if arg.explode else ","
+        return ",".join(f"{k}{sep}{v}" for k, v in _pairs(value))
+    return to_text(value)
+
+
+def _path_value(arg: Argument, value: Any) -> str:
+    def enc(text: str) -> str:
+        return quote(text, safe="")
+
+    if isinstance(value, str) and value.strip(".") == "":
+        raise ArgumentError(f"argument {arg.name!r}: {value!r} is not a valid path segment")
+    if arg.style == "label":
+        items = value if isinstance(value, list) else [value]
+        return "." + ("." if arg.explode else ",").join(enc(to_text(v)) for v in items)
+    if arg.style == "matrix":
+        items = value if isinstance(value, list) else [value]
+        if arg.explode:
+            return "".join(f";{arg.source}={enc(to_text(v))}" for v in items)
+        return f";{arg.source}=" + ",".join(enc(to_text(v)) for v in items)
+    if isinstance(value, list):
+        return ",".join(enc(to_text(v)) for v in value)
+    if isinstance(value, dict):
+        sep = "=" if arg.explode else ","
+        return ",".join(f"{enc(k)}{sep}{enc(v)}" for k, v in _pairs(value))
+    return enc(to_text(value))
+
+
+def _deep(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _deep(f"{prefix}[{k}]", v, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _deep(f"{prefix}[{i}]", v, out)
+    elif value is not None:
+        out.append((prefix, to_text(value)))
+
+
+def _query(arg: Argument, value: Any, out: list[tuple[str, str]]) -> None:
+    name = arg.source
+    if arg.style == "deepObject":
+        _deep(name, value, out)
+    elif isinstance(value, list):
+        if arg.explode and arg.style == "form":
+            out.extend((name, to_text(v)) for v in value)
+        else:
+            sep = {"spaceDelimited": " ", "pipeDelimited": "|"}.get(arg.style, ",")
+            out.append((name, sep.join(to_text(v) for v in value)))
+    elif isinstance(value, dict):
+        if arg.explode:
+            # Exploded form objects spread their properties as parameters, but only the
+            # properties the schema declares get through argument validation.
+            out.extend(_pairs(value))
+        else:
+            out.append((name, ",".join(f"{k},{v}" for k, v in _pairs(value))))
+    else:
+        out.append((name, to_text(value)))
+
+
+def _check_header(arg: Argument, text: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ArgumentError(f"argument {arg.name!r}: control characters are not allowed "
+                            "in a header value")
+    return text
+
+
+def _set_path(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = body
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def encode_request(binding: HTTPBinding, arguments: dict[str, Any]) -> EncodedRequest:
+    """Build the request for already validated `arguments` (keyed by argument name)."""
+    req = EncodedRequest(method=binding.method, path=binding.path)
+    body: dict[str, Any] = {}
+    cookies: list[str] = []
+    for arg in binding.arguments:
+        if arg.fixed:
+            value = arg.value
+        elif arg.name in arguments:
+            value = arguments[arg.name]
+        elif arg.has_value:
+            value = arg.value
+        else:
+            continue
+        if value is None and arg.location not in ("body", "body_whole"):
+            continue
+        if arg.location == "path":
+            req.path = req.path.replace("{" + arg.source + "}", _path_value(arg, value))
+        elif arg.location == "query":
+            _query(arg, value, req.query)
+        elif arg.location == "header":
+            req.headers[arg.source] = _check_header(arg, _simple(arg, value))
+        elif arg.location == "cookie":
+            cookies.append(f"{arg.source}={quote(_simple(arg, value), safe='')}")
+        elif arg.location == "body":
+            _set_path(body, arg.body_path, value)
+            req.has_body = True
+        else:
+            req.json_body, req.has_body = value, True
+    if cookies:
+        req.headers["Cookie"] = "; ".join(cookies)
+    if body:
+        media = (binding.body_media_type or "application/json").split(";")[0].lower()
+        if media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            req.form_body = {k: to_text(v) for k, v in body.items() if v is not None}
+        else:
+            req.json_body = body
+    return req

@@ -1,0 +1,168 @@
+"""Assemble the FastMCP server: one `CuratedTool` per definition, one backend client.
+
+Per call: validate the arguments (precompiled validator) → encode the request → send →
+shape the answer → check it against the output schema → return structured content.
+Everything compiled (validators, schemas, shaping rules) is built once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import jsonschema
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.tools import Tool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import PrivateAttr
+
+from facade import __version__
+from facade.encoding import ArgumentError, encode_request
+from facade.errors import dotted_path
+from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
+from facade.upstream import Upstream, decode_json
+
+__all__ = ["CuratedTool", "build_server"]
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    cls = jsonschema.Draft202012Validator
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _argument_errors(validator: jsonschema.Draft202012Validator, arguments: Any) -> list[str]:
+    messages = []
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
+        where = dotted_path(tuple(error.absolute_path))
+        if error.validator == "additionalProperties" and not error.absolute_path:
+            allowed = sorted((error.schema.get("properties") or {}))
+            extra = sorted(set(arguments) - set(allowed)) if isinstance(arguments, dict) else []
+            messages.append(f"unknown argument(s) {', '.join(map(repr, extra))}; the tool "
+                            f"takes {', '.join(allowed) or 'no arguments'}")
+        elif error.validator == "required":
+            messages.append(error.message.replace("property", "argument"))
+        else:
+            messages.append(f"{where or 'arguments'}: {error.message}")
+    return messages
+
+
+class CuratedTool(Tool):
+    """A curated operation exposed as an MCP tool; `run()` proxies one backend call."""
+
+    _definition: ToolDefinition = PrivateAttr()
+    _upstream: Upstream | None = PrivateAttr(default=None)
+    _inputs: jsonschema.Draft202012Validator = PrivateAttr()
+    _outputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None
+                        ) -> CuratedTool:
+        tool = cls(
+            name=definition.name,
+            title=definition.title,
+            description=definition.description,
+            parameters=definition.input_schema,
+            output_schema=definition.output_schema,
+            annotations=ToolAnnotations(**definition.annotations),
+        )
+        tool._definition = definition
+        tool._upstream = upstream
+        tool._inputs = _validator(definition.input_schema)
+        if definition.output_schema is not None:
+            tool._outputs = _validator(definition.output_schema)
+        return tool
+
+    def __repr__(self) -> str:
+        d = self._definition
+        return f"CuratedTool(name={d.name!r}, operation={d.binding.method} {d.binding.path})"
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        definition = self._definition
+        if definition.binding.method not in READ_ONLY_METHODS and \
+                definition.annotations.get("readOnlyHint"):
+            # Load time refuses this; the check here makes the guarantee hold at call time too.
+            raise ToolError(f"Tool {self.name} is read-only but bound to "
+                            f"{definition.binding.method}; refusing to call it")
+        problems = _argument_errors(self._inputs, arguments)
+        if problems:
+            raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
+        try:
+            request = encode_request(definition.binding, arguments)
+        except ArgumentError as exc:
+            raise ToolError(f"Invalid arguments for {self.name}: {exc}") from exc
+        if self._upstream is None:
+            raise ToolError(f"Tool {self.name} is not connected to a backend")
+        response = await self._upstream.send(definition, request)
+        if response.media_type == "application/json" or response.media_type.endswith("+json"):
+            return self._structured(decode_json(definition, response.body))
+        if definition.output_schema is None and (response.media_type.startswith("text/")
+                                                 or not response.body):
+            return ToolResult(content=[TextContent(type="text", text=response.body.decode(
+                "utf-8", errors="replace"))])
+        kind = response.media_type or "no content type"
+        raise ToolError(f"The backend answered {definition.binding.method} "
+                        f"{definition.binding.path} with {kind}, which facade does not "
+                        "pass on")
+
+    def _structured(self, data: Any) -> ToolResult:
+        definition = self._definition
+        notes: list[str] = []
+        shaped = definition.shaper.apply(data, notes)
+        if definition.output_schema is None:
+            structured = None
+        elif definition.wrap_result:
+            structured = {"result": shaped}
+        elif isinstance(shaped, dict):
+            structured = shaped
+        else:
+            raise ToolError(f"The backend answered {definition.binding.method} "
+                            f"{definition.binding.path} with a JSON "
+                            f"{type(shaped).__name__} where the spec documents an object")
+        if self._outputs is not None:
+            error = jsonschema.exceptions.best_match(self._outputs.iter_errors(structured))
+            if error is not None:
+                where = dotted_path(tuple(error.absolute_path)) or "the result"
+                raise ToolError(f"The backend's answer to {definition.binding.method} "
+                                f"{definition.binding.path} does not match its documented "
+                                f"schema at {where}: {error.message}")
+        content = [TextContent(type="text", text=json.dumps(shaped, ensure_ascii=False))]
+        content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
+        meta = {"facade": {"truncated": notes}} if notes else None
+        if definition.wrap_result:
+            meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
+        return ToolResult(content=content, structured_content=structured, meta=meta)
+
+
+def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> FastMCP[Any]:
+    """A FastMCP server exposing exactly the curated tools of `facade`.
+
+    Raises:
+        MissingCredentialError: an env var named in `backend.auth` is not set.
+    """
+    upstream = Upstream(facade.backend, environ=environ, transport=transport)
+
+    @asynccontextmanager
+    async def lifespan(server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            yield {}
+        finally:
+            await upstream.aclose()
+
+    server: FastMCP[Any] = FastMCP(
+        name=facade.name,
+        instructions=facade.instructions,
+        version=__version__,
+        lifespan=lifespan,
+        mask_error_details=True,
+        dereference_schemas=False,  # schemas are self-contained already, built at load
+        on_duplicate="error",
+    )
+    for definition in facade.tools:
+        server.add_tool(CuratedTool.from_definition(definition, upstream))
+    return server

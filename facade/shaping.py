@@ -1,0 +1,201 @@
+"""Response shaping: `include`, `redact` and `max_items`, on data and on schemas alike.
+
+Paths are dotted (`supplier.contact.email`); `[]` marks an array (`tags[].name`) and is
+optional, because arrays are always traversed: a path applies to every element. A
+`redact` entry without a dot or `[]` is a field-name glob (`*_token`) that matches keys
+at any depth, compared case-insensitively, so `Password` and `PASSWORD` go too.
+
+The same trees prune the output schema at load time, so a redacted field is absent from
+both the result and the schema the client sees.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PathTree", "Shaper", "parse_path"]
+
+PathTree = dict[str, "PathTree | bool"]
+
+
+def parse_path(path: str) -> list[str]:
+    """`tags[].name` → `["tags", "name"]`; raises ValueError on an empty segment."""
+    segments = path.strip().split(".")
+    parts = [seg.removesuffix("[]") for seg in segments]
+    if not path.strip() or any(p == "" and seg != "[]" for p, seg in zip(parts, segments)) \
+            or any("[" in p or "]" in p for p in parts):
+        raise ValueError(f"malformed path {path!r}")
+    return [p for p in parts if p] or [""]
+
+
+def build_tree(paths: Iterable[str]) -> PathTree:
+    tree: PathTree = {}
+    for path in paths:
+        node = tree
+        parts = parse_path(path)
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is True:
+                break
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        else:
+            node[parts[-1]] = True
+    return tree
+
+
+def is_glob(entry: str) -> bool:
+    return "." not in entry and "[]" not in entry
+
+
+@dataclass(frozen=True)
+class Shaper:
+    """The compiled shaping rules of one tool."""
+
+    include: PathTree | None = None
+    redact_paths: PathTree = field(default_factory=dict)
+    redact_globs: tuple[str, ...] = ()
+    max_items: int | None = None
+
+    @classmethod
+    def build(cls, include: list[str] | None, redact: Iterable[str],
+              max_items: int | None) -> Shaper:
+        redact = list(redact)
+        return cls(
+            include=build_tree(include) if include is not None else None,
+            redact_paths=build_tree(e for e in redact if not is_glob(e)),
+            redact_globs=tuple(e.lower() for e in redact if is_glob(e)),
+            max_items=max_items,
+        )
+
+    def _redacted(self, key: str) -> bool:
+        lowered = key.lower()
+        return any(fnmatch.fnmatchcase(lowered, g) for g in self.redact_globs)
+
+    # -- data -------------------------------------------------------------------------
+
+    def apply(self, value: Any, truncated: list[str]) -> Any:
+        """Shape a decoded JSON value; `truncated` collects notes about cut arrays."""
+        if self.include is not None:
+            value = _keep(value, self.include)
+        return self._walk(value, self.redact_paths, "", truncated)
+
+    def _walk(self, value: Any, paths: PathTree | bool, where: str, notes: list[str]) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                sub = paths.get(key, {}) if isinstance(paths, dict) else {}
+                if sub is True or self._redacted(str(key)):
+                    continue
+                out[key] = self._walk(item, sub, f"{where}.{key}" if where else str(key), notes)
+            return out
+        if isinstance(value, list):
+            if self.max_items is not None and len(value) > self.max_items:
+                notes.append(f"{where or 'result'}: {len(value)} items, showing the first "
+                             f"{self.max_items}")
+                value = value[: self.max_items]
+            return [self._walk(item, paths, f"{where}[]", notes) for item in value]
+        return value
+
+    # -- schemas ------------------------------------------------------------------------
+
+    def apply_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """Prune an output schema the way `apply` prunes data."""
+        defs = schema.get("$defs", {})
+        if self.include is not None:
+            schema = _keep_schema(schema, self.include, defs, 0)
+        return self._walk_schema(schema, self.redact_paths)
+
+    def _walk_schema(self, schema: Any, paths: PathTree | bool) -> Any:
+        if not isinstance(schema, dict):
+            return schema
+        out = dict(schema)
+        if isinstance(schema.get("properties"), dict):
+            props = {}
+            for name, sub_schema in schema["properties"].items():
+                sub = paths.get(name, {}) if isinstance(paths, dict) else {}
+                if sub is True or self._redacted(name):
+                    continue
+                props[name] = self._walk_schema(sub_schema, sub)
+            out["properties"] = props
+        for key in ("items", "additionalProperties"):
+            if isinstance(schema.get(key), dict):
+                out[key] = self._walk_schema(schema[key], paths)
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                out[key] = [self._walk_schema(s, paths) for s in schema[key]]
+        if isinstance(schema.get("$defs"), dict):
+            out["$defs"] = {k: self._walk_schema(v, {}) for k, v in schema["$defs"].items()}
+        return out
+
+
+def _keep(value: Any, tree: PathTree | bool) -> Any:
+    if tree is True:
+        return value
+    if isinstance(value, list):
+        return [_keep(item, tree) for item in value]
+    if isinstance(value, dict):
+        return {k: _keep(value[k], sub) for k, sub in tree.items() if k in value}
+    return value
+
+
+def _keep_schema(schema: Any, tree: PathTree | bool, defs: dict[str, Any], depth: int) -> Any:
+    if tree is True or not isinstance(schema, dict) or depth > 64:
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        schema = defs.get(ref.removeprefix("#/$defs/"), {})
+    out = {k: v for k, v in schema.items() if k not in ("properties", "$defs", "$ref")}
+    if isinstance(schema.get("items"), dict):
+        out["items"] = _keep_schema(schema["items"], tree, defs, depth + 1)
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            out[key] = [_keep_schema(s, tree, defs, depth + 1) for s in schema[key]]
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {k: _keep_schema(props[k], sub, defs, depth + 1)
+                             for k, sub in tree.items() if k in props}
+    if isinstance(schema.get("additionalProperties"), dict):
+        out["additionalProperties"] = _keep_schema(schema["additionalProperties"], tree, defs,
+                                                   depth + 1)
+    if "$defs" in schema and _uses_defs(out):
+        out["$defs"] = schema["$defs"]
+    return out
+
+
+def _uses_defs(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        if isinstance(schema.get("$ref"), str):
+            return True
+        return any(_uses_defs(v) for k, v in schema.items() if k != "$defs")
+    if isinstance(schema, list):
+        return any(_uses_defs(v) for v in schema)
+    return False
+
+
+def schema_has_path(schema: Any, parts: list[str], defs: dict[str, Any], depth: int = 0
+                    ) -> bool | None:
+    """Whether `parts` names a property in `schema`: True, False, or None (cannot tell)."""
+    if not parts:
+        return True
+    if not isinstance(schema, dict) or depth > 64:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return schema_has_path(defs.get(ref.removeprefix("#/$defs/")), parts, defs, depth + 1)
+    branches = [s for k in ("allOf", "anyOf", "oneOf") for s in schema.get(k) or []]
+    if isinstance(schema.get("items"), dict):
+        branches.append(schema["items"])
+    answers = [schema_has_path(b, parts, defs, depth + 1) for b in branches]
+    props = schema.get("properties")
+    if isinstance(props, dict) and parts[0] in props:
+        answers.append(schema_has_path(props[parts[0]], parts[1:], defs, depth + 1))
+    if True in answers:
+        return True
+    if None in answers or (not isinstance(props, dict) and not branches):
+        return None
+    if isinstance(schema.get("additionalProperties"), dict):
+        return None
+    return False

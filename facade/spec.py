@@ -1,0 +1,296 @@
+"""The OpenAPI document: version check, operation index, and curated-operation resolution.
+
+The document is parsed once into plain data and indexed by operationId and by
+`METHOD /path`. Nothing else is walked: an operation's parameters, body and responses are
+resolved and validated (with openapi-pydantic's models) only when a tool asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openapi_pydantic.v3 import v3_0, v3_1
+from pydantic import ValidationError
+
+from facade.errors import SpecError, did_you_mean
+from facade.refs import RefResolver, read_document
+
+__all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "load_spec"]
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+JSON_TYPES = ("application/json",)
+
+
+def pointer_for(*parts: str) -> str:
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    """Where an operation is: enough to find it again, nothing resolved."""
+
+    method: str  # upper case
+    path: str
+    operation_id: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def pointer(self) -> str:
+        return pointer_for("paths", self.path, self.method.lower())
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # path | query | header | cookie
+    required: bool
+    schema: Any  # raw OpenAPI schema (may hold $refs relative to `base`)
+    base: Path
+    description: str | None
+    style: str
+    explode: bool
+    deprecated: bool
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Body:
+    media_type: str
+    schema: Any
+    base: Path
+    required: bool
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: str
+    media_type: str | None
+    schema: Any
+    base: Path
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation with its parameters, body and success response resolved."""
+
+    ref: OperationRef
+    summary: str | None
+    description: str | None
+    parameters: tuple[Parameter, ...]
+    body: Body | None
+    response: Response | None
+    deprecated: bool
+
+
+_DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
+
+
+class OpenAPIDocument:
+    """An indexed OpenAPI 3.0/3.1 document."""
+
+    def __init__(self, file: Path, data: Any, *, display: str) -> None:
+        self.file = file.resolve()
+        self.display = display
+        self.data = data
+        self.version = _version(data, display)
+        self.resolver = RefResolver(file, data, display=display)
+        self._models = v3_1 if self.version == "3.1" else v3_0
+        self.by_label: dict[str, OperationRef] = {}
+        self.by_id: dict[str, list[OperationRef]] = {}
+        # Operations that are themselves `$ref`s to other files: their operationId is
+        # only known once resolved, which we do on the first id lookup that misses.
+        self._unresolved: list[OperationRef] = []
+        self._index()
+
+    def _index(self) -> None:
+        paths = self.data.get("paths") or {}
+        if not isinstance(paths, dict):
+            raise SpecError(self.display, "`paths` must be a mapping", pointer="#/paths")
+        for path, item in paths.items():
+            item, _ = self._deref(item, self.file)
+            if not isinstance(item, dict):
+                continue
+            for method in METHODS:
+                op = item.get(method)
+                if not isinstance(op, dict):
+                    continue
+                op_id = op.get("operationId") if isinstance(op.get("operationId"), str) else None
+                ref = OperationRef(method.upper(), str(path), op_id)
+                self.by_label[ref.label] = ref
+                if op_id:
+                    self.by_id.setdefault(op_id, []).append(ref)
+                elif "$ref" in op:
+                    self._unresolved.append(ref)
+
+    def _resolve_ids(self) -> None:
+        for ref in self._unresolved:
+            op, _ = self._raw(ref)
+            op_id = op.get("operationId") if isinstance(op, dict) else None
+            if isinstance(op_id, str):
+                named = OperationRef(ref.method, ref.path, op_id)
+                self.by_label[ref.label] = named
+                self.by_id.setdefault(op_id, []).append(named)
+        self._unresolved = []
+
+    def _raw(self, ref: OperationRef) -> tuple[Any, Path]:
+        item, base = self._deref(self.data["paths"][ref.path], self.file)
+        return self._deref(item[ref.method.lower()], base)
+
+    def find(self, key: str) -> OperationRef | list[OperationRef] | None:
+        """Look an operation up by operationId or `METHOD /path`; a list when ambiguous."""
+        method, _, path = key.strip().partition(" ")
+        if path.strip():
+            return self.by_label.get(f"{method.upper()} {path.strip()}")
+        if key not in self.by_id and self._unresolved:
+            self._resolve_ids()
+        refs = self.by_id.get(key)
+        if refs is None:
+            return None
+        return refs[0] if len(refs) == 1 else refs
+
+    def suggest(self, key: str) -> str | None:
+        if " " in key.strip():
+            method, _, path = key.strip().partition(" ")
+            return did_you_mean(f"{method.upper()} {path.strip()}", self.by_label)
+        return did_you_mean(key, self.by_id)
+
+    def operation(self, ref: OperationRef) -> Operation:
+        """Resolve one operation; raise `SpecError` (with its JSON pointer) when malformed."""
+        item, item_base = self._deref(self.data["paths"][ref.path], self.file)
+        raw, base = self._deref(item[ref.method.lower()], item_base)
+        params = self._parameters(item, item_base, raw, base, ref)
+        body = self._body(raw, base, ref)
+        self._validate(ref, raw, params, body)
+        return Operation(
+            ref=ref,
+            summary=raw.get("summary"),
+            description=raw.get("description"),
+            parameters=tuple(params),
+            body=body,
+            response=self._response(raw, base),
+            deprecated=bool(raw.get("deprecated", False)),
+        )
+
+    def _deref(self, value: Any, base: Path) -> tuple[Any, Path]:
+        if isinstance(value, dict) and isinstance(value.get("$ref"), str):
+            value, base, _ = self.resolver.resolve(value["$ref"], base)
+        return value, base
+
+    def _parameters(self, item: dict[str, Any], item_base: Path, raw: dict[str, Any],
+                    base: Path, ref: OperationRef) -> list[Parameter]:
+        merged: dict[tuple[str, str], Parameter] = {}
+        for source, base in ((item.get("parameters") or [], item_base),
+                             (raw.get("parameters") or [], base)):
+            for index, entry in enumerate(source):
+                value, where = self._deref(entry, base)
+                if not isinstance(value, dict) or "name" not in value or "in" not in value:
+                    raise SpecError(self.display, "parameter needs `name` and `in`",
+                                    pointer=f"{ref.pointer}/parameters/{index}")
+                param = self._parameter(value, where)
+                merged[(param.name, param.location)] = param  # operation level wins
+        return list(merged.values())
+
+    def _parameter(self, value: dict[str, Any], base: Path) -> Parameter:
+        location = str(value["in"])
+        schema = value.get("schema")
+        if schema is None and isinstance(value.get("content"), dict):
+            media = next(iter(value["content"].values()), {}) or {}
+            schema = media.get("schema")
+        style = value.get("style") or _DEFAULT_STYLE.get(location, "form")
+        return Parameter(
+            name=str(value["name"]),
+            location=location,
+            required=bool(value.get("required", location == "path")),
+            schema=schema if schema is not None else {},
+            base=base,
+            description=value.get("description"),
+            style=str(style),
+            explode=bool(value.get("explode", style == "form")),
+            deprecated=bool(value.get("deprecated", False)),
+            example=value.get("example"),
+        )
+
+    def _body(self, raw: dict[str, Any], base: Path, ref: OperationRef) -> Body | None:
+        if "requestBody" not in raw:
+            return None
+        body, where = self._deref(raw["requestBody"], base)
+        content = body.get("content") if isinstance(body, dict) else None
+        if not isinstance(content, dict) or not content:
+            return None
+        media_type = _pick_media_type(content)
+        media, _ = self._deref(content[media_type] or {}, where)
+        return Body(media_type, (media or {}).get("schema", {}), where,
+                    bool(body.get("required", False)), body.get("description"))
+
+    def _response(self, raw: dict[str, Any], base: Path) -> Response | None:
+        responses = raw.get("responses") or {}
+        for status in sorted(str(s) for s in responses):
+            if status.startswith("2") or status == "default":
+                resp, where = self._deref(responses.get(status) or responses.get(int(status)
+                                          if status.isdigit() else status), base)
+                content = (resp or {}).get("content") or {}
+                if not content:
+                    return Response(status, None, None, where)
+                media_type = _pick_media_type(content)
+                media, _ = self._deref(content[media_type] or {}, where)
+                return Response(status, media_type, (media or {}).get("schema"), where)
+        return None
+
+    def _validate(self, ref: OperationRef, raw: dict[str, Any], params: list[Parameter],
+                  body: Body | None) -> None:
+        """Check the operation's structure with openapi-pydantic's models."""
+        shape: dict[str, Any] = {
+            "parameters": [{"name": p.name, "in": p.location, "required": p.required,
+                            "schema": {}, "style": p.style, "explode": p.explode}
+                           for p in params],
+            "responses": {"200": {"description": "-"}},
+        }
+        if body is not None:
+            shape["requestBody"] = {"content": {body.media_type: {}}}
+        for key in ("operationId", "summary", "description", "deprecated", "tags"):
+            if key in raw:
+                shape[key] = raw[key]
+        try:
+            self._models.Operation.model_validate(shape)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = "/".join(str(p) for p in err["loc"][:2])
+            raise SpecError(self.display, f"invalid operation: {where}: {err['msg']}",
+                            pointer=ref.pointer) from None
+
+
+def _pick_media_type(content: dict[str, Any]) -> str:
+    for media_type in content:
+        base = media_type.split(";")[0].strip().lower()
+        if base in JSON_TYPES or base.endswith("+json"):
+            return str(media_type)
+    return str(next(iter(content)))
+
+
+def _version(data: Any, display: str) -> str:
+    if not isinstance(data, dict):
+        raise SpecError(display, "not an OpenAPI document: the top level must be a mapping")
+    if "swagger" in data:
+        raise SpecError(display, f"Swagger {data['swagger']} documents are not supported; "
+                        "facade reads OpenAPI 3.0 and 3.1",
+                        hint="convert it to OpenAPI 3 first (e.g. with swagger2openapi)")
+    version = str(data.get("openapi", ""))
+    if version.startswith("3.0"):
+        return "3.0"
+    if version.startswith("3.1"):
+        return "3.1"
+    if not version:
+        raise SpecError(display, "not an OpenAPI document: no `openapi` version field")
+    raise SpecError(display, f"OpenAPI {version} is not supported; facade reads 3.0 and 3.1")
+
+
+def load_spec(path: Path, display: str | None = None) -> OpenAPIDocument:
+    """Parse and index an OpenAPI document."""
+    display = display or str(path)
+    return OpenAPIDocument(path, read_document(path, display), display=display)

@@ -1,0 +1,116 @@
+"""The curated tool definitions: the frozen result of load time, the only input of call time.
+
+A `ToolDefinition` holds everything a call needs, already compiled: the input and output
+schemas, how each argument maps onto the HTTP request, and the response `Shaper`. Nothing
+at call time looks at the spec or the curation again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from facade.errors import Problem
+from facade.shaping import Shaper
+
+__all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "ToolDefinition",
+           "annotations_for", "tool_name_for"]
+
+Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+def tool_name_for(operation_id: str | None, method: str, path: str) -> str:
+    """The suggested tool name for an operation: snake_case, `^[a-z][a-z0-9_]{0,63}$`.
+
+    The operationId when there is one (`getItemById` → `get_item_by_id`), else the method
+    and the literal path segments (`GET /items/{id}/stock` → `get_items_stock`).
+    """
+    if operation_id:
+        words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", operation_id)
+        words = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", words)
+    else:
+        literal = [s for s in path.split("/") if s and not s.startswith("{")]
+        words = "_".join([method.lower(), *literal])
+    name = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")
+    if not name or not name[0].isalpha():
+        name = f"op_{name}"
+    return name[:64].rstrip("_")
+
+
+def annotations_for(method: str, read_only: bool) -> dict[str, Any]:
+    """MCP tool annotations derived from the HTTP method.
+
+    A read-only façade only ever holds GET/HEAD tools, so they are read-only, not
+    destructive and idempotent. Otherwise the method decides, as HTTP defines it.
+    """
+    if read_only or method in READ_ONLY_METHODS:
+        return {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True,
+                "openWorldHint": False}
+    return {"readOnlyHint": False, "destructiveHint": method == "DELETE",
+            "idempotentHint": method in ("PUT", "DELETE"), "openWorldHint": False}
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One value of the request: shown to the agent, or fixed by the curation."""
+
+    name: str  # the agent-facing name (for a fixed value: the spec's name)
+    source: str  # the spec's parameter name or body property
+    location: Location
+    style: str = "form"
+    explode: bool = True
+    fixed: bool = False
+    value: Any = None  # the fixed value, or the default sent when omitted
+    has_value: bool = False
+    body_path: tuple[str, ...] = ()
+    allow_reserved: bool = False
+
+
+@dataclass(frozen=True)
+class HTTPBinding:
+    method: str
+    path: str  # the spec's path template, e.g. /items/{itemId}
+    arguments: tuple[Argument, ...]
+    body_media_type: str | None = None
+    response_media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """A curated tool, ready to register."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    wrap_result: bool  # results are returned as {"result": …}
+    annotations: dict[str, Any]
+    binding: HTTPBinding
+    shaper: Shaper
+    operation: str  # operationId, or "METHOD /path"
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    base_url: str
+    timeout: float
+    headers: dict[str, str]
+    auth: dict[str, str] | None  # the curation's auth, env var *names* only
+    max_response_bytes: int
+
+
+@dataclass(frozen=True)
+class Facade:
+    """A validated, curated façade: what `facade.load` returns."""
+
+    name: str
+    instructions: str | None
+    read_only: bool
+    backend: BackendSettings
+    tools: tuple[ToolDefinition, ...]
+    config_file: str
+    spec_file: str
+    warnings: tuple[Problem, ...] = field(default=())
