@@ -1,0 +1,50 @@
+"""Shared fixtures: the bundled example's backend on 127.0.0.1, and curation writers."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+import inventory_backend  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "specs-corpus"
+
+
+@pytest.fixture(scope="session")
+def backend_url() -> Iterator[str]:
+    """The example inventory backend, listening on an ephemeral 127.0.0.1 port."""
+    server, url = inventory_backend.start(0)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def example_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for the bundled curation: backend URL and token."""
+    monkeypatch.setenv("INVENTORY_URL", backend_url)
+    monkeypatch.setenv("INVENTORY_TOKEN", "test-token")
+    return {"INVENTORY_URL": backend_url, "INVENTORY_TOKEN": "test-token"}
+
+
+@pytest.fixture
+def write_curation(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a curation.yaml (dedented) next to a copy of the example spec."""
+    specs = tmp_path / "specs"
+    (specs / "components").mkdir(parents=True)
+    for f in ["inventory.yaml", "components/parameters.yaml", "components/schemas.yaml"]:
+        (specs / f).write_text((ROOT / "specs" / f).read_text())
+
+    def write(text: str, name: str = "curation.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return write
