@@ -1,0 +1,122 @@
+"""The CLI as a curator uses it: exit codes, messages on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from facade.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_ok_on_the_bundled_example() -> None:
+    code, out, _ = run("check", "--config", str(ROOT / "curation.yaml"))
+    assert code == 0
+    assert "ok, 4 tool(s)" in out and "get_item" in out
+
+
+def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path]) -> None:
+    path = write_curation("version: 1\nspec: specs/inventory.yaml\nbackend: {base_url: "
+                          "'http://127.0.0.1:9'}\ntools:\n  a:\n    operation: getItm\n"
+                          "  b:\n    operation: deleteItem\n")
+    code, out, err = run("check", "--config", str(path))
+    assert code == 1 and out == ""
+    assert "6:16: tools.a.operation: unknown operation 'getItm'" in err
+    assert "8:16: tools.b.operation: DELETE /items/{itemId} is not read-only" in err
+    assert err.rstrip().endswith("2 problem(s) found.")
+    assert "Traceback" not in err
+
+
+def test_config_from_env_var() -> None:
+    code, out, _ = run("check", env={"FACADE_CONFIG": str(ROOT / "curation.yaml")})
+    assert code == 0 and "4 tool(s)" in out
+
+
+def test_tools_json_is_the_exact_listing() -> None:
+    code, out, err = run("tools", "--json", "--config", str(ROOT / "curation.yaml"))
+    assert code == 0
+    tools = json.loads(out)["tools"]
+    assert [t["name"] for t in tools] == ["list_items", "get_item", "get_item_stock",
+                                          "get_category"]
+    get_item = tools[1]
+    assert list(get_item["inputSchema"]["properties"]) == ["sku"]
+    assert get_item["annotations"]["readOnlyHint"] is True
+    assert "contact" not in json.dumps(get_item["outputSchema"])
+    assert err.strip().endswith("bytes")
+
+
+def test_call_runs_the_full_pipeline(example_env: dict[str, str]) -> None:
+    code, out, err = run("call", "get_item", "--args", '{"sku": "SKU-1042"}',
+                         "--config", str(ROOT / "curation.yaml"), env=example_env)
+    assert code == 0, err
+    item = json.loads(out)
+    assert item["sku"] == "SKU-1042" and "internal_cost" not in item
+
+
+def test_call_error_is_one_message(example_env: dict[str, str]) -> None:
+    code, _, err = run("call", "get_item", "--args", '{"sku": "SKU-9"}',
+                       "--config", str(ROOT / "curation.yaml"), env=example_env)
+    assert code == 1
+    assert "404 Not Found" in err and "db-password" not in err
+
+
+def test_call_unknown_tool_suggests() -> None:
+    code, _, err = run("call", "get_itme", "--config", str(ROOT / "curation.yaml"))
+    assert code == 1 and "did you mean 'get_item'" in err
+
+
+def test_call_rejects_non_json_args() -> None:
+    code, _, err = run("call", "get_item", "--args", "{sku", "--config",
+                       str(ROOT / "curation.yaml"))
+    assert code == 2 and "not JSON" in err
+
+
+def test_init_writes_a_starter_that_checks_once_uncommented(tmp_path: Path) -> None:
+    out = tmp_path / "curation.yaml"
+    code, _, err = run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"),
+                       "--output", str(out))
+    assert code == 0, err
+    text = out.read_text()
+    lines = text.splitlines()
+    gets = [i for i, line in enumerate(lines) if "operation:" in line]
+    assert "getItem" in text and "deleteItem" in text
+    assert text.index('"listItems"') < text.index('"createItem"')  # GET operations first
+    assert "# writes: needs read_only: false" in text
+    # Uncomment the first tool: the result must pass `check`.
+    first = gets[0]
+    lines[first - 1] = lines[first - 1].replace("  # ", "  ", 1)
+    lines[first] = lines[first].replace("  #   ", "    ", 1)
+    out.write_text("\n".join(lines) + "\n")
+    code, stdout, err = run("check", "--config", str(out))
+    assert code == 0, err
+    assert "1 tool(s)" in stdout
+    code, _, err = run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"),
+                       "--output", str(out))
+    assert code == 1 and "already exists" in err
+
+
+def test_python_dash_m_and_version() -> None:
+    result = subprocess.run([sys.executable, "-m", "facade", "--version"], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip().startswith("facade, version ")
+
+
+@pytest.mark.parametrize("args", [["serve", "--transport", "carrier-pigeon"], ["nope"]],
+                         ids=["bad-transport", "bad-command"])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    code, _, err = run(*args)
+    assert code == 2 and "Traceback" not in err
