@@ -1,0 +1,41 @@
+"""The README documents every curation key and every CLI command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from facade.cli import main
+from facade.curation import Curation
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        for candidate in _models_in(field.annotation):
+            keys += _keys(candidate, prefix + name + ".")
+    return keys
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()):
+        found += _models_in(arg)
+    return found
+
+
+def test_every_curation_key_is_in_the_readme() -> None:
+    missing = [k for k in _keys(Curation) if k.rsplit(".", 1)[-1] not in README]
+    assert not missing, missing
+
+
+def test_every_command_is_in_the_readme() -> None:
+    assert main.commands
+    for name in main.commands:
+        assert f"facade {name}" in README, name
