@@ -39,3 +39,14 @@ def test_every_command_is_in_the_readme() -> None:
     assert main.commands
     for name in main.commands:
         assert f"facade {name}" in README, name
+
+
+def test_committed_json_schema_is_current() -> None:
+    """schema/curation.schema.json is generated; regenerate it when the models change:
+    python -c "import json; from facade.curation import Curation; print(json.dumps(
+    Curation.model_json_schema(), indent=2, sort_keys=True))" > schema/curation.schema.json
+    """
+    import json
+
+    path = Path(__file__).resolve().parent.parent / "schema" / "curation.schema.json"
+    assert json.loads(path.read_text()) == Curation.model_json_schema()
