@@ -144,8 +144,7 @@ class _Loader:
         if found is None:
             self.problems.append(self.doc.problem(
                 at, f"unknown operation {tool.operation!r} in {spec.display}",
-                hint=spec.suggest(tool.operation)
-                or "use an operationId or 'METHOD /path'; `facade init` lists them"))
+                hint=_unknown_hint(spec, tool.operation)))
             return None
         if self.curation.read_only and found.method not in READ_ONLY_METHODS:
             self.problems.append(self.doc.problem(
@@ -248,6 +247,13 @@ class _Loader:
                     f"{entry!r} is not in the response schema",
                     hint=did_you_mean(entry, top) or (f"top-level fields: {', '.join(top)}"
                                                       if top else None)))
+
+
+def _unknown_hint(spec: OpenAPIDocument, key: str) -> str:
+    if not spec.by_label:
+        # Webhook-only documents and schema fixtures: no list of operations would help.
+        return "the document defines no operations under `paths`"
+    return spec.suggest(key) or "use an operationId or 'METHOD /path'; `facade init` lists them"
 
 
 def _top_level_names(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:

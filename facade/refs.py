@@ -21,7 +21,21 @@ from facade.errors import SpecError
 __all__ = ["MAX_SPEC_BYTES", "RefResolver", "read_document"]
 
 MAX_SPEC_BYTES = 64 * 1024 * 1024
-_YAMLLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YAMLLoader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader, but a YAML timestamp stays the string it was written as.
+
+    Specs write unquoted dates in examples and defaults (`example: 2020-07-21T20:19:00Z`);
+    as `datetime`s they would make tool schemas impossible to serialize as JSON, and
+    OpenAPI data is JSON data.
+    """
+
+
+_YAMLLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node))
 _REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

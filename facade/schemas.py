@@ -120,13 +120,15 @@ class SchemaConverter:
         for key in _VALIDATION:
             if key in schema:
                 out[key] = schema[key]
-        if self.openapi30:
-            # 3.0 spells exclusive bounds as booleans beside minimum/maximum.
-            for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-                if isinstance(schema.get(flag), bool):
-                    out.pop(flag)
-                    if schema[flag] and bound in schema:
-                        out[flag] = out.pop(bound)
+        # 3.0 (like JSON Schema draft 4) spells exclusive bounds as booleans beside
+        # minimum/maximum. 3.1 documents use that spelling too, in schemas whose `$schema`
+        # names an older draft, and 2020-12 only accepts numbers: convert it whatever the
+        # version says.
+        for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            if isinstance(schema.get(flag), bool):
+                out.pop(flag)
+                if schema[flag] and bound in schema:
+                    out[flag] = out.pop(bound)
 
     def _properties(self, schema: dict[str, Any], base: Path, out: dict[str, Any]) -> None:
         props = schema.get("properties")

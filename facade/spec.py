@@ -144,9 +144,9 @@ class OpenAPIDocument:
 
     def find(self, key: str) -> OperationRef | list[OperationRef] | None:
         """Look an operation up by operationId or `METHOD /path`; a list when ambiguous."""
-        method, _, path = key.strip().partition(" ")
-        if path.strip():
-            return self.by_label.get(f"{method.upper()} {path.strip()}")
+        label = _label(key)
+        if label is not None:
+            return self.by_label.get(label)
         if key not in self.by_id and self._unresolved:
             self._resolve_ids()
         refs = self.by_id.get(key)
@@ -155,9 +155,9 @@ class OpenAPIDocument:
         return refs[0] if len(refs) == 1 else refs
 
     def suggest(self, key: str) -> str | None:
-        if " " in key.strip():
-            method, _, path = key.strip().partition(" ")
-            return did_you_mean(f"{method.upper()} {path.strip()}", self.by_label)
+        label = _label(key)
+        if label is not None:
+            return did_you_mean(label, self.by_label)
         return did_you_mean(key, self.by_id)
 
     def operation(self, ref: OperationRef) -> Operation:
@@ -263,6 +263,19 @@ class OpenAPIDocument:
             where = "/".join(str(p) for p in err["loc"][:2])
             raise SpecError(self.display, f"invalid operation: {where}: {err['msg']}",
                             pointer=ref.pointer) from None
+
+
+def _label(key: str) -> str | None:
+    """`get  /items` → `GET /items`; None when `key` is not `METHOD /path`.
+
+    Only an HTTP method followed by a path makes a label: operationIds may contain
+    spaces (`find pet by id` in the OpenAPI examples).
+    """
+    method, _, path = key.strip().partition(" ")
+    path = path.strip()
+    if method.lower() not in METHODS or not path.startswith("/"):
+        return None
+    return f"{method.upper()} {path}"
 
 
 def _pick_media_type(content: dict[str, Any]) -> str:
