@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import inventory_backend  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "specs-corpus"
+TOKEN = "test-token"  # tests/e2e/conftest.py spells the same value for child processes
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +30,8 @@ def backend_url() -> Iterator[str]:
 def example_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for the bundled curation: backend URL and token."""
     monkeypatch.setenv("INVENTORY_URL", backend_url)
-    monkeypatch.setenv("INVENTORY_TOKEN", "test-token")
-    return {"INVENTORY_URL": backend_url, "INVENTORY_TOKEN": "test-token"}
+    monkeypatch.setenv("INVENTORY_TOKEN", TOKEN)
+    return {"INVENTORY_URL": backend_url, "INVENTORY_TOKEN": TOKEN}
 
 
 @pytest.fixture
