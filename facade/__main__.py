@@ -1,3 +1,6 @@
+"""`python -m facade …`: the same command as `facade …`."""
+
 from facade.cli import main
 
-main()
+if __name__ == "__main__":
+    main(prog_name="facade")

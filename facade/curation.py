@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from facade.errors import CurationError, Problem, did_you_mean
 from facade.yamlsource import YAMLDocument
 
-__all__ = ["Auth", "Backend", "Curation", "ParamCuration", "ResponseCuration",
-           "ToolCuration", "parse_curation"]
+__all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTAuth",
+           "ParamCuration", "RateLimitCuration", "ResponseCuration", "Retries", "ServerInfo",
+           "StaticTokenAuth", "Timeouts", "ToolCuration", "parse_curation"]
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -30,10 +31,86 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class StaticTokenAuth(_Model):
+    """One bearer token accepted by `facade serve --transport http`."""
+
+    principal: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$",
+        description="Who presents the token: the name in the audit log and the rate limiter.",
+    )
+    token_env: str = Field(description="Env var holding the token; read when serving starts.")
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes the token grants (see `tools.<name>.scopes`)."
+    )
+
+
+JWTAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                       "ES384", "ES512", "EdDSA"]
+
+
+class JWTAuth(_Model):
+    """JWT access tokens from an identity provider, checked against its JWKS."""
+
+    jwks_uri: str = Field(description="URL of the provider's JSON Web Key Set.")
+    issuer: str = Field(description="The `iss` every token must carry.")
+    audience: str | list[str] = Field(
+        description="The `aud` every token must carry (one of these): tokens minted for "
+        "another service are refused."
+    )
+    algorithm: JWTAlgorithm = Field("RS256", description="The signing algorithm accepted.")
+    authorization_servers: list[str] | None = Field(
+        None, description="Authorization servers advertised in the protected-resource "
+        "metadata; defaults to `[issuer]`."
+    )
+
+
+class InboundAuth(_Model):
+    """Who may call the façade over HTTP. Without it, `serve` binds only to localhost."""
+
+    tokens: list[StaticTokenAuth] = Field(
+        default_factory=list, description="Static bearer tokens, by env var name."
+    )
+    jwt: JWTAuth | None = Field(None, description="JWT validation against a JWKS.")
+    public_url: str | None = Field(
+        None, description="The URL clients reach the façade at (without /mcp); it names the "
+        "protected resource in RFC 9728 metadata. Defaults to the bind address."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> InboundAuth:
+        if not self.tokens and self.jwt is None:
+            raise ValueError("give `tokens`, `jwt`, or both")
+        return self
+
+
+class RateLimitCuration(_Model):
+    """A token bucket per principal (per token, or per JWT subject)."""
+
+    per_minute: float = Field(gt=0, description="Sustained tool calls per minute.")
+    burst: int = Field(10, ge=1, description="Calls allowed in a burst (the bucket size).")
+
+
 class ServerInfo(_Model):
     name: str | None = Field(None, description="MCP server name shown to clients.")
     instructions: str | None = Field(
         None, description="Server instructions sent to the client at initialization."
+    )
+    auth: InboundAuth | None = Field(
+        None, description="Inbound auth for `serve --transport http`."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host header values accepted besides localhost "
+        "and the bind address (`*.example.com` globs); others get 421."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Browser origins accepted besides the server's own "
+        "(`https://chat.example.com`); others get 403."
+    )
+    rate_limit: RateLimitCuration | None = Field(
+        None, description="Per-principal limit on tool calls."
+    )
+    shutdown_grace: float = Field(
+        20.0, gt=0, description="Seconds in-flight calls get to finish after SIGTERM."
     )
 
 
@@ -67,12 +144,60 @@ class Auth(_Model):
         return self
 
 
+class Timeouts(_Model):
+    """Per-attempt limits, in seconds; each is capped by `backend.timeout`."""
+
+    connect: float = Field(5.0, gt=0, description="Establishing a connection.")
+    read: float = Field(10.0, gt=0, description="Waiting for each chunk of the answer.")
+    write: float = Field(10.0, gt=0, description="Sending each chunk of the request.")
+    pool: float = Field(5.0, gt=0, description="Waiting for a free pooled connection.")
+
+
+class Retries(_Model):
+    """Retries of idempotent calls on connect errors, 429, 502, 503 and 504."""
+
+    attempts: int = Field(2, ge=0, le=10, description="Retries after the first attempt; 0 "
+                          "disables retrying.")
+    backoff: float = Field(0.1, ge=0, description="Base of the exponential backoff (seconds); "
+                           "each wait is drawn uniformly below base × 2^retry (full jitter).")
+    max_backoff: float = Field(2.0, ge=0, description="Longest single wait, in seconds.")
+
+
+class CircuitBreaker(_Model):
+    """After `failures` failed calls in a row, calls fail fast until `reset_after` has
+    passed; then one probe call decides between closing and staying open."""
+
+    failures: int = Field(5, ge=1, description="Consecutive failed calls that open it.")
+    reset_after: float = Field(30.0, gt=0, description="Seconds open before a probe call.")
+
+
 class Backend(_Model):
     base_url: str = Field(
         description="Base URL of the REST API; `${VAR}` and `${VAR:-default}` are expanded. "
         "The spec's `servers` are never used."
     )
-    timeout: float = Field(10.0, gt=0, description="Seconds before a backend call times out.")
+    timeout: float = Field(10.0, gt=0, description="Deadline in seconds for a whole call, "
+                           "retries and reading the answer included.")
+    timeouts: Timeouts = Field(default_factory=Timeouts,
+                               description="Per-attempt connect/read/write/pool timeouts.")
+    retries: Retries = Field(default_factory=Retries, description="Retry policy.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker,
+                                            description="Fail fast while the backend is down.")
+    max_concurrency: int = Field(
+        32, ge=1, description="Calls in flight to the backend at once; more fail fast as busy."
+    )
+    max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
+    max_json_items: int = Field(
+        200_000, ge=1, description="Most JSON values (objects, arrays, scalars) accepted."
+    )
+    error_excerpt: int = Field(
+        0, ge=0, le=2000, description="Characters of a backend error body shown to the model "
+        "(redacted, secrets scrubbed); 0 shows none."
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list, description="Headers of the inbound MCP HTTP request passed on "
+        "to the backend. Nothing else is forwarded; credentials never are."
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Static headers sent with every backend request."
     )
@@ -94,6 +219,11 @@ class ParamCuration(_Model):
     )
     hidden: bool = Field(False, description="Never shown and never sent.")
     default: JsonValue = Field(None, description="Default shown to the agent and sent when omitted.")
+    allow: list[Literal["/", "\\", ";", "?", "#"]] = Field(
+        default_factory=list, description="Characters a path parameter may contain; they are "
+        "sent percent-encoded. Dot segments and control characters are always refused."
+    )
+    max_length: int = Field(256, ge=1, description="Longest path parameter value accepted.")
 
     @model_validator(mode="after")
     def _compatible(self) -> ParamCuration:
@@ -138,6 +268,18 @@ class ToolCuration(_Model):
     )
     response: ResponseCuration = Field(
         default_factory=ResponseCuration, description="How results are shaped."
+    )
+    max_response_bytes: int | None = Field(
+        None, gt=0, description="This tool's cap on the decoded response body; defaults "
+        "to `backend.max_response_bytes`."
+    )
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes a caller's token needs to see and call "
+        "this tool (with `server.auth`)."
+    )
+    audit_args: list[str] = Field(
+        default_factory=list, description="Arguments whose values the audit log records; "
+        "others are never logged."
     )
 
 

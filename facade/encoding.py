@@ -1,16 +1,25 @@
 """Encode validated arguments into the parts of an HTTP request, per OpenAPI 3 rules.
 
-Pure functions: no I/O, no httpx. Path values are percent-encoded with nothing kept safe,
-so `/`, `?`, `#` and `%` cannot change which endpoint is called, and the dot segments
-`.` and `..` (which encoding leaves alone) are refused outright.
+Pure functions: no I/O, no httpx. A path value can never change which endpoint is called:
+
+- it is percent-encoded with nothing kept safe;
+- values that are empty or dot segments, and values holding `/`, `\\`, `;`, `?`, `#`, control
+  or invisible format characters, are refused before encoding, also when spelled
+  percent-encoded, double-encoded or with full-width forms (`%2e%2e`, `%252F`, `．．`),
+  unless the curation allows the character (`params.<p>.allow`); dot segments never pass;
+- values longer than `max_length` (default 256) are refused.
+
+Header values must be printable ASCII; an exploded query object may not set another of the
+operation's query parameters.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from facade.tools import Argument, HTTPBinding
 
@@ -55,12 +64,52 @@ def _simple(arg: Argument, value: Any) -> str:
     return to_text(value)
 
 
+_PATH_SPECIALS = "/\\;?#"
+_MAX_DECODES = 3  # %2e, %252e, %25252e: deeper encodings are refused as suspicious
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def _check_path_text(arg: Argument, text: str) -> str:
+    """Refuse a path value that could leave its segment; see the module docstring."""
+    def refuse(why: str) -> ArgumentError:
+        return ArgumentError(f"argument {arg.name!r}: {why}")
+
+    if len(text) > arg.max_length:
+        raise refuse(f"longer than {arg.max_length} characters")
+    if any(unicodedata.category(c) in _INVISIBLE for c in text):
+        raise refuse("control and invisible characters are not allowed in a path value")
+    seen = text
+    for _ in range(_MAX_DECODES + 1):
+        folded = unicodedata.normalize("NFKC", seen)
+        for part in _segments(folded, arg.allow):
+            if part.strip(".") == "":
+                raise refuse(f"{text!r} is not a valid path segment (empty or dots only)")
+        bad = sorted({c for c in folded if c in _PATH_SPECIALS and c not in arg.allow})
+        if bad:
+            shown = " ".join(bad)
+            spelled = "" if folded == text else " once decoded"
+            raise refuse(f"{text!r} contains {shown}{spelled}, which a path value may not hold")
+        decoded = unquote(folded)
+        if decoded == folded:
+            return text
+        seen = decoded
+    raise refuse(f"{text!r} is percent-encoded more than {_MAX_DECODES} times")
+
+
+def _segments(text: str, allow: frozenset[str]) -> list[str]:
+    for sep in "\\/":
+        if sep in allow:
+            text = text.replace(sep, "/")
+    return text.split("/")
+
+
 def _path_value(arg: Argument, value: Any) -> str:
     def enc(text: str) -> str:
-        return quote(text, safe="")
+        return quote(_check_path_text(arg, text), safe="")
 
-    if isinstance(value, str) and value.strip(".") == "":
-        raise ArgumentError(f"argument {arg.name!r}: {value!r} is not a valid path segment")
+    if isinstance(value, (list, dict)) and not value:
+        raise ArgumentError(f"argument {arg.name!r}: an empty value is not a valid path "
+                            "segment")
     if arg.style == "label":
         items = value if isinstance(value, list) else [value]
         return "." + ("." if arg.explode else ",").join(enc(to_text(v)) for v in items)
@@ -100,8 +149,13 @@ def _query(arg: Argument, value: Any, out: list[tuple[str, str]]) -> None:
             out.append((name, sep.join(to_text(v) for v in value)))
     elif isinstance(value, dict):
         if arg.explode:
-            # Exploded form objects spread their properties as parameters, but only the
-            # properties the schema declares get through argument validation.
+            # Exploded form objects spread their properties as parameters; they may not
+            # set the operation's other query parameters (fixed ones included).
+            reserved = {k.lower() for k in arg.reserved_keys}
+            taken = sorted(k for k in value if str(k).lower() in reserved)
+            if taken:
+                raise ArgumentError(f"argument {arg.name!r}: key(s) {', '.join(taken)} would "
+                                    "set other query parameters")
             out.extend(_pairs(value))
         else:
             out.append((name, ",".join(f"{k},{v}" for k, v in _pairs(value))))
@@ -109,10 +163,31 @@ def _query(arg: Argument, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((name, to_text(value)))
 
 
+_MAX_HEADER = 8192
+
+
+def _check_flat(arg: Argument, value: Any) -> None:
+    """Parameter styles define lists and objects of primitives only (deepObject aside)."""
+    if arg.style == "deepObject":
+        return
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) \
+        else ()
+    if any(isinstance(v, (list, dict)) for v in items):
+        raise ArgumentError(f"argument {arg.name!r}: nested lists or objects cannot be sent "
+                            f"in a {arg.location} parameter")
+    if isinstance(value, dict) and any(str(k) == "" for k in value):
+        raise ArgumentError(f"argument {arg.name!r}: an empty key cannot be sent in a "
+                            f"{arg.location} parameter")
+
+
 def _check_header(arg: Argument, text: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise ArgumentError(f"argument {arg.name!r}: control characters are not allowed "
                             "in a header value")
+    if not text.isascii():
+        raise ArgumentError(f"argument {arg.name!r}: a header value must be ASCII")
+    if len(text) > _MAX_HEADER:
+        raise ArgumentError(f"argument {arg.name!r}: longer than {_MAX_HEADER} characters")
     return text
 
 
@@ -140,8 +215,13 @@ def encode_request(binding: HTTPBinding, arguments: dict[str, Any]) -> EncodedRe
             value = arg.value
         else:
             continue
-        if value is None and arg.location not in ("body", "body_whole"):
-            continue
+        if isinstance(value, dict) and arg.location not in ("body", "body_whole"):
+            value = {k: v for k, v in value.items() if v is not None}
+        if arg.location in ("query", "header", "cookie") and (
+                value is None or isinstance(value, (list, dict)) and not value):
+            continue  # RFC 6570: null and empty lists and objects are undefined: not sent
+        if arg.location in ("path", "query", "header", "cookie"):
+            _check_flat(arg, value)
         if arg.location == "path":
             req.path = req.path.replace("{" + arg.source + "}", _path_value(arg, value))
         elif arg.location == "query":

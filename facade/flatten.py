@@ -64,12 +64,23 @@ class _Flattener:
     def run(self) -> Flattened:
         for param in self.op.parameters:
             self._parameter(param)
+        self._reserve_query_keys()
         if self.op.body is not None:
             self._body(self.op.body)
         for key in self.curation.params:
             if key not in self.used:
                 self._unknown(key)
         return self.out
+
+    def _reserve_query_keys(self) -> None:
+        """An exploded form object spreads its keys over the query string: it may not set
+        the other query parameters (fixed ones included), whatever keys the agent picks."""
+        names = {p.name for p in self.op.parameters if p.location == "query"}
+        for i, arg in enumerate(self.out.arguments):
+            if arg.location == "query" and arg.style == "form" and arg.explode and \
+                    self.out.properties.get(arg.name, {}).get("type") in ("object", None):
+                self.out.arguments[i] = _replace(arg, reserved_keys=frozenset(
+                    names - {arg.source}))
 
     def _unknown(self, key: str) -> None:
         names = [p.name for p in self.op.parameters] + list(self._body_props())
@@ -103,6 +114,20 @@ class _Flattener:
                     severity="warning"))
             return
         schema = self.converter.convert(param.schema, param.base)
+        if param.location == "cookie" and schema.get("type") in ("array", "object"):
+            # OpenAPI 3.0/3.1 define no cookie encoding for lists and objects that servers
+            # agree on; sending a guess would be worse than not offering the parameter.
+            message = (f"cookie parameter {param.name!r} of {self.op.ref.label} is a "
+                       f"{schema['type']}, which has no agreed cookie encoding")
+            if param.required:
+                self.problems.append(self.doc.problem(self.at("operation"), message))
+            else:
+                self.warnings.append(self.doc.problem(
+                    self.at("operation"), message + "; it is dropped", severity="warning"))
+            return
+        if param.location == "query" and not param.allow_empty_value and \
+                schema.get("type") == "string" and "minLength" not in schema:
+            schema = {**schema, "minLength": 1}  # OpenAPI: no empty value unless allowed
         arg = Argument(name=param.name, source=param.name, location=param.location,  # type: ignore[arg-type]
                        style=param.style, explode=param.explode)
         self._add(arg, schema, cur, param.required, param.description, param.example,
@@ -164,6 +189,26 @@ class _Flattener:
             return
         name = (cur.rename if cur and cur.rename else arg.name)
         schema = dict(schema)
+        if cur is not None and {"allow", "max_length"} & cur.model_fields_set:
+            if arg.location != "path":
+                self.problems.append(self.doc.problem(
+                    where, f"`allow` and `max_length` apply to path parameters; {origin} is "
+                    "not one"))
+            arg = _replace(arg, allow=frozenset(cur.allow), max_length=cur.max_length)
+        if arg.location == "path":  # the schema says what encoding accepts: no empties
+            kind = schema.get("type")
+            if kind == "string":
+                limit = schema.get("maxLength")
+                schema["maxLength"] = min(limit, arg.max_length) if isinstance(limit, int) \
+                    else arg.max_length
+                schema.setdefault("minLength", 1)
+            elif kind == "array":
+                schema.setdefault("minItems", 1)
+                items = schema.get("items")
+                if isinstance(items, dict) and items.get("type") == "string":
+                    schema["items"] = {"minLength": 1, **items}
+            elif kind == "object":
+                schema.setdefault("minProperties", 1)
         text = (cur.description if cur and cur.description else None) or description \
             or schema.get("description")
         if text:

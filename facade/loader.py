@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from facade.curation import Curation, ToolCuration, parse_curation
-from facade.errors import CurationError, LoadError, Problem, SpecError, did_you_mean
-from facade.flatten import flatten, path_variables
-from facade.schemas import SchemaConverter
+from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError, did_you_mean
+from facade.lint import TextFindings, clean_schema, clean_text
+from facade.flatten import flatten, is_forbidden_header, path_variables
+from facade.schemas import MAX_TOOL_BYTES, SchemaConverter, fit_schema, json_size
+from facade.serving import serve_settings, tool_problems
 from facade.shaping import Shaper, parse_path, schema_has_path
 from facade.spec import OpenAPIDocument, OperationRef, load_spec
 from facade.tools import (
@@ -28,9 +31,12 @@ from facade.tools import (
 )
 from facade.yamlsource import YAMLDocument, read_yaml
 
-__all__ = ["DEFAULT_CONFIG", "expand_env", "load"]
+__all__ = ["DEFAULT_CONFIG", "Compiled", "compile_facade", "expand_env", "load"]
 
 DEFAULT_CONFIG = "curation.yaml"
+# Inbound headers that carry the caller's credentials: never forwarded to the backend.
+_CREDENTIAL_HEADERS = frozenset({"x-api-key", "api-key", "x-auth-token", "x-access-token",
+                                 "x-csrf-token", "set-cookie", "mcp-session-id"})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -51,17 +57,40 @@ def expand_env(text: str, environ: dict[str, str] | os._Environ[str]) -> tuple[s
     return _VAR.sub(sub, text), missing
 
 
-def load(config: str | Path = DEFAULT_CONFIG, *, environ: dict[str, str] | None = None
-         ) -> Facade:
+def load(config: str | Path = DEFAULT_CONFIG, *, environ: dict[str, str] | None = None,
+         compiled: Compiled | None = None) -> Facade:
     """Read, validate and compile a curation and its spec.
+
+    With `compiled` (tools a `facade build` artifact stored), the spec is not read: only
+    the curation's environment-dependent settings are derived.
 
     Raises:
         CurationError: the curation has problems (all of them are listed).
         SpecError: the OpenAPI document cannot be used.
     """
+    return compile_facade(config, environ=environ, compiled=compiled)[0]
+
+
+def compile_facade(config: str | Path = DEFAULT_CONFIG, *,
+                   environ: dict[str, str] | None = None, compiled: Compiled | None = None
+                   ) -> tuple[Facade, Compiled]:
+    """`load`, also returning the spec-derived part, with the spec files it read."""
     doc = read_yaml(config)
     curation = parse_curation(doc)
-    return _Loader(doc, curation, Path(config), environ or dict(os.environ)).run()
+    loader = _Loader(doc, curation, Path(config), environ or dict(os.environ))
+    facade = loader.run(compiled)
+    assert loader.compiled is not None  # run() raised otherwise
+    return facade, loader.compiled
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What load time derives from the spec: the part of a `Facade` an artifact stores."""
+
+    name: str  # the server name: the curation's, else the spec's title
+    tools: tuple[ToolDefinition, ...]
+    warnings: tuple[Problem, ...]  # found while building the tools
+    sources: tuple[Path, ...]  # every spec file read, the root document first
 
 
 class _Loader:
@@ -70,30 +99,58 @@ class _Loader:
         self.doc, self.curation, self.config, self.environ = doc, curation, config, environ
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
+        self.compiled: Compiled | None = None
 
-    def run(self) -> Facade:
+    def run(self, compiled: Compiled | None = None) -> Facade:
+        """The façade; from `compiled` tools (an artifact's) when given, else from the spec.
+        The backend and `server:` settings are derived here either way: they depend on the
+        environment, which an artifact never stores."""
         backend = self._backend()
-        spec = self._spec()
-        tools = []
-        if spec is not None:
-            for name, tool in self.curation.tools.items():
-                built = self._tool(spec, name, tool)
-                if built is not None:
-                    tools.append(built)
+        serving = serve_settings(self.curation.server, self._expand, self.problems, self.doc)
+        path, display = self._spec_path()
+        if compiled is None:
+            compiled = self.compile(path, display)
+        self.compiled = compiled
         if self.problems:
-            raise CurationError(self.doc.file, self.problems + self.warnings)
-        assert backend is not None and spec is not None  # no problems means both built
-        server = self.curation.server
+            found = compiled.warnings if compiled else ()
+            raise CurationError(self.doc.file, [*self.problems, *self.warnings, *found])
+        assert backend is not None and compiled is not None  # no problems means both built
         return Facade(
-            name=server.name or (spec.data.get("info") or {}).get("title") or "facade",
-            instructions=server.instructions,
+            name=compiled.name,
+            instructions=self.curation.server.instructions,
             read_only=self.curation.read_only,
             backend=backend,
-            tools=tuple(tools),
+            tools=compiled.tools,
             config_file=self.doc.file,
-            spec_file=spec.display,
-            warnings=tuple(self.warnings),
+            spec_file=display,
+            warnings=(*self.warnings, *compiled.warnings),
+            serving=serving,
         )
+
+    def compile(self, path: Path, display: str) -> Compiled | None:
+        """Build the tools from the spec. The parsed spec is dropped when this returns."""
+        spec = self._spec(path, display)
+        if spec is None:
+            return None
+        before = len(self.warnings)
+        tools = []
+        for name, tool in self.curation.tools.items():
+            built = self._tool(spec, name, tool)
+            if built is not None:
+                tools.append(built)
+        warnings = tuple(self.warnings[before:])
+        del self.warnings[before:]
+        title = (spec.data.get("info") or {}).get("title")
+        named = self.curation.server.name or (title if isinstance(title, str) else None)
+        return Compiled(named or "facade", tuple(tools), warnings, spec.resolver.files)
+
+    def _expand(self, text: str, at: tuple[PathPart, ...]) -> str:
+        value, missing = expand_env(text, self.environ)
+        for name in missing:
+            self.problems.append(self.doc.problem(
+                at, f"environment variable {name!r} is not set",
+                hint=f"export {name}=… or write ${{{name}:-default}}"))
+        return value
 
     def _backend(self) -> BackendSettings | None:
         b = self.curation.backend
@@ -117,18 +174,38 @@ class _Loader:
                 self.problems.append(self.doc.problem(
                     ("backend", "headers", key), f"environment variable {name!r} is not set"))
         auth = b.auth.model_dump(exclude_none=True) if b.auth else None
-        return BackendSettings(url.rstrip("/"), b.timeout, headers, auth, b.max_response_bytes)
+        for i, name in enumerate(b.forward_headers):
+            if is_forbidden_header(name) or name.lower() in _CREDENTIAL_HEADERS or (
+                    auth and name.lower() == auth.get("header", "").lower()):
+                self.problems.append(self.doc.problem(
+                    ("backend", "forward_headers", i), f"header {name!r} cannot be forwarded: "
+                    "it carries credentials or routing",
+                    hint="the backend credential comes from backend.auth; inbound "
+                    "credentials are never passed on"))
+        t, r, cb = b.timeouts, b.retries, b.circuit_breaker
+        return BackendSettings(
+            url.rstrip("/"), b.timeout, headers, auth, b.max_response_bytes,
+            connect_timeout=t.connect, read_timeout=t.read, write_timeout=t.write,
+            pool_timeout=t.pool, retry_attempts=r.attempts, retry_backoff=r.backoff,
+            retry_max_backoff=r.max_backoff, breaker_failures=cb.failures,
+            breaker_reset_after=cb.reset_after, max_concurrency=b.max_concurrency,
+            max_json_depth=b.max_json_depth, max_json_items=b.max_json_items,
+            error_excerpt=b.error_excerpt, forward_headers=tuple(b.forward_headers),
+            redact=tuple(self.curation.redact))
 
-    def _spec(self) -> OpenAPIDocument | None:
+    def _spec_path(self) -> tuple[Path, str]:
         path = self.config.parent / self.curation.spec
+        display = os.path.relpath(path) if not Path(self.curation.spec).is_absolute() \
+            else str(path)
+        return path, display
+
+    def _spec(self, path: Path, display: str) -> OpenAPIDocument | None:
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
                 hint="`spec` is relative to the curation file"))
             return None
-        display = os.path.relpath(path) if not Path(self.curation.spec).is_absolute() \
-            else str(path)
         return load_spec(path, display)
 
     def _tool(self, spec: OpenAPIDocument, name: str, tool: ToolCuration
@@ -178,13 +255,19 @@ class _Loader:
             input_schema["required"] = flat.required
         input_schema = inputs.bundle(input_schema)
         output, wrap, shaper = self._output(spec, name, tool, op.response)
+        if output is not None:
+            output = self._fit(name, output, input_schema)
+        self.problems += tool_problems(self.doc, name, tool, flat.properties)
         if len(self.problems) > before:
             return None
         response = op.response
+        description, title, input_schema, output = self._clean_text(
+            name, tool, _description(tool, op.summary, op.description, ref), tool.title,
+            input_schema, output)
         return ToolDefinition(
             name=name,
-            title=tool.title,
-            description=_description(tool, op.summary, op.description, ref),
+            title=title,
+            description=description,
             input_schema=input_schema,
             output_schema=output,
             wrap_result=wrap,
@@ -196,7 +279,48 @@ class _Loader:
             ),
             shaper=shaper,
             operation=ref.operation_id or ref.label,
+            max_response_bytes=tool.max_response_bytes,
+            audit_arguments=tuple(tool.audit_args),
+            scopes=tuple(tool.scopes),
         )
+
+    def _clean_text(self, name: str, tool: ToolCuration, description: str,
+                    title: str | None, input_schema: dict[str, Any],
+                    output: dict[str, Any] | None
+                    ) -> tuple[str, str | None, dict[str, Any], dict[str, Any] | None]:
+        """Strip invisible characters from everything the model reads, and warn about
+        them and about instruction-like phrasing (see `facade.lint`)."""
+        findings = TextFindings()
+        own = tool.description is not None
+        description = clean_text(description, "the description" if own else
+                                 "the operation's description", findings)
+        if title is not None:
+            title = clean_text(title, "the title", findings)
+        props = input_schema.get("properties", {})
+        input_schema = {**input_schema, "properties": {
+            arg: clean_schema(sub, f"argument {arg!r}", findings) for arg, sub in props.items()}}
+        if "$defs" in input_schema:
+            input_schema["$defs"] = clean_schema(input_schema["$defs"], "the argument schemas",
+                                                 findings)
+        if output is not None:
+            output = clean_schema(output, "the output schema", findings)
+        at = ("tools", name, "description" if own else "operation")
+        for message in findings.messages():
+            self.warnings.append(self.doc.problem(at, message, severity="warning"))
+        return description, title, input_schema, output
+
+    def _fit(self, name: str, output: dict[str, Any], input_schema: dict[str, Any]
+             ) -> dict[str, Any]:
+        """Collapse the deep parts of a huge output schema so the tool stays small."""
+        budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
+        fitted = fit_schema(output, budget)
+        if fitted.depth is not None:
+            self.warnings.append(self.doc.problem(
+                ("tools", name, "response"), f"the output schema is {fitted.size:,} bytes; "
+                f"what is nested deeper than {fitted.depth} level(s) is collapsed to keep "
+                f"the tool under {MAX_TOOL_BYTES // 1024} KB", severity="warning",
+                hint="keep the fields agents need with response.include"))
+        return fitted.schema
 
     def _output(self, spec: OpenAPIDocument, name: str, tool: ToolCuration, response: Any
                 ) -> tuple[dict[str, Any] | None, bool, Shaper]:

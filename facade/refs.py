@@ -47,8 +47,9 @@ def read_document(path: Path, display: str | None = None) -> Any:
             raise SpecError(file, "is a directory, not an OpenAPI document")
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
-            raise SpecError(file, f"the document is {size:,} bytes, over the "
-                            f"{MAX_SPEC_BYTES // (1024 * 1024)} MiB limit")
+            limit = MAX_SPEC_BYTES
+            shown = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit:,}-byte"
+            raise SpecError(file, f"the document is {size:,} bytes, over the {shown} limit")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(file, "file not found", hint="check `spec:` in curation.yaml") from None
@@ -86,6 +87,13 @@ class RefResolver:
         self.root_file = root_file.resolve()
         self.display = display
         self._docs: dict[Path, Any] = {self.root_file: root}
+        # Stripe-sized specs resolve the same few hundred refs tens of thousands of times.
+        self._resolved: dict[tuple[str, Path], tuple[Any, Path, str]] = {}
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file read so far, the root document first."""
+        return tuple(self._docs)
 
     def name(self, file: Path) -> str:
         """How to show a file in messages: the root as the user named it, others relative."""
@@ -107,10 +115,14 @@ class RefResolver:
         Returns the value, the file it lives in (the base for refs inside it), and a
         canonical key that identifies the target, for cycle detection.
         """
-        seen: set[str] = set()
+        cached = self._resolved.get((ref, base))
+        if cached is not None:
+            return cached
+        start, seen = (ref, base), set[str]()
         while True:
             value, base, key = self._resolve_once(ref, base)
             if not (isinstance(value, dict) and isinstance(value.get("$ref"), str)):
+                self._resolved[start] = value, base, key
                 return value, base, key
             if key in seen:
                 raise SpecError(self.name(base), f"$ref cycle through {ref!r}", pointer=key)
@@ -124,6 +136,11 @@ class RefResolver:
                             hint="download the referenced file next to the spec and "
                             "refer to it by a relative path")
         target = (base.parent / unquote(where)).resolve() if where else base
+        if target not in self._docs and not target.is_file():
+            what = "is a directory" if target.is_dir() else "does not exist"
+            raise SpecError(self.name(base), f"$ref {ref!r} points at a file that {what}: "
+                            f"{self.name(target)}", hint="refs are relative to the file "
+                            "that holds them")
         node = self.document(target)
         for token in [t for t in pointer.split("/") if t != ""]:
             token = _unescape(token)

@@ -6,6 +6,11 @@ to with `#/$defs/Name`, so recursion never expands forever. Beyond `MAX_REF_DEPT
 references a schema is cut to `{}` (accepts anything) with a note in its description:
 some real specs (Stripe's, for one) would otherwise inline megabytes per tool.
 
+Even within that depth a wide spec can produce a schema of a megabyte (Stripe's expandable
+objects each hold dozens of others). `fit_schema` keeps a tool under a byte budget
+(`MAX_TOOL_BYTES`): it finds the deepest nesting level at which the schema still fits and
+collapses every large subschema below it to its type and description, with a note.
+
 Input schemas keep validation keywords (they are enforced before a request is sent).
 Output schemas describe shape only: types, properties, items, descriptions; no
 `required`, `enum`, bounds or `additionalProperties: false`, because a backend that
@@ -14,17 +19,24 @@ drifts from its spec must not make an MCP client reject an otherwise good result
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from facade.refs import RefResolver
 
-__all__ = ["MAX_REF_DEPTH", "SchemaConverter"]
+__all__ = ["MAX_REF_DEPTH", "MAX_TOOL_BYTES", "Fitted", "SchemaConverter", "fit_schema",
+           "json_size"]
 
 MAX_REF_DEPTH = 8
+MAX_TOOL_BYTES = 64 * 1024
+# Below the cut, subschemas up to this size stay whole: collapsing a `{amount, currency}`
+# pair saves nothing and loses what a client most needs to read a result.
+_SMALL_BYTES = 512
 
 Mode = Literal["input", "output"]
+_INTEGER_FORMATS = {"int32": 32, "int64": 64}
 
 _ANNOTATIONS = ("title", "description", "default", "format", "deprecated", "examples",
                 "contentMediaType", "contentEncoding")
@@ -68,7 +80,8 @@ class SchemaConverter:
     def _ref(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
         target, where, key = self.resolver.resolve(schema["$ref"], base)
         siblings = {k: schema[k] for k in ("description", "title") if k in schema}
-        if key in self._def_names and key in self.defs:
+        if self._def_names.get(key) in self.defs:
+            # Already emitted under $defs: refer to it rather than convert it again.
             return {"$ref": f"#/$defs/{self._def_names[key]}", **siblings}
         if key in self._stack:
             self._recursive.add(key)
@@ -129,6 +142,18 @@ class SchemaConverter:
                 out.pop(flag)
                 if schema[flag] and bound in schema:
                     out[flag] = out.pop(bound)
+        # `format` is an annotation to JSON Schema validators; the integer widths it names
+        # are limits the backend enforces, so they become bounds the agent sees.
+        width = _INTEGER_FORMATS.get(schema.get("format")) if schema.get("type") == "integer" \
+            else None
+        if width is not None:
+            low, high = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+            if not isinstance(out.get("minimum"), (int, float)) or out["minimum"] < low:
+                if "exclusiveMinimum" not in out:
+                    out["minimum"] = low
+            if not isinstance(out.get("maximum"), (int, float)) or out["maximum"] > high:
+                if "exclusiveMaximum" not in out:
+                    out["maximum"] = high
 
     def _properties(self, schema: dict[str, Any], base: Path, out: dict[str, Any]) -> None:
         props = schema.get("properties")
@@ -155,3 +180,161 @@ class SchemaConverter:
                 out["enum"] = [*out["enum"], None]
             return out
         return {"anyOf": [out, {"type": "null"}]}
+
+
+# -- the byte budget -------------------------------------------------------------------
+
+_CHILD_MAPS = ("properties", "patternProperties", "$defs")
+_CHILD_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_CHILDREN = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
+             "propertyNames")
+_COMPOUND = frozenset((*_CHILD_MAPS, *_CHILD_LISTS, *_CHILDREN, "$ref"))
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact JSON, as a `tools/list` answer carries it."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+class Fitted(NamedTuple):
+    schema: dict[str, Any]
+    depth: int | None  # where it was cut; None when it fitted as it was
+    size: int  # the bytes of the schema before it was cut
+
+
+def fit_schema(schema: dict[str, Any], max_bytes: int) -> Fitted:
+    """`schema`, collapsed below some depth so that it takes at most `max_bytes`.
+
+    A `$defs` entry counts as nested where it is first referenced. The root and its
+    direct keywords are always kept, so a schema whose top level alone is over the budget
+    comes back cut at depth 1 and still over it.
+    """
+    size = json_size(schema)
+    if size <= max_bytes:
+        return Fitted(schema, None, size)
+    note = f"(not expanded: the tool's schema would exceed {max_bytes // 1024} KB)"
+    root = {k: v for k, v in schema.items() if k != "$defs"}
+    defs: dict[str, Any] = schema["$defs"] if isinstance(schema.get("$defs"), dict) else {}
+    at, high = _def_depths(root, defs)
+    low = 1
+    best = _cut_all(root, defs, at, low, note)
+    while high - low > 1:  # the largest depth that fits: the size grows with the depth
+        middle = (low + high) // 2
+        candidate = _cut_all(root, defs, at, middle, note)
+        if json_size(candidate) <= max_bytes:
+            low, best = middle, candidate
+        else:
+            high = middle
+    return Fitted(best, low, size)
+
+
+def _cut_all(root: dict[str, Any], defs: dict[str, Any], at: dict[str, int], limit: int,
+             note: str) -> dict[str, Any]:
+    """`root` cut at `limit`, with the `$defs` entries it still refers to, cut alike."""
+    refs: set[str] = set()
+    out: dict[str, Any] = _cut(root, limit, 0, note, refs)
+    kept: dict[str, Any] = {}
+    todo = list(refs)
+    while todo:
+        name = todo.pop().removeprefix("#/$defs/")
+        if name in defs and name not in kept:
+            found: set[str] = set()
+            kept[name] = _cut(defs[name], limit, at.get(name, 0), note, found)
+            todo += found
+    if kept:
+        out["$defs"] = {name: kept[name] for name in defs if name in kept}
+    return out
+
+
+def _def_depths(root: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, int], int]:
+    """How deep each `$defs` entry is first used, counting from the root; and how deep the
+    whole schema goes, entries counted where they are used."""
+    depths: dict[str, int] = {}
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(root, 0)]
+    while todo:
+        node, depth = todo.pop()
+        refs: list[tuple[str, int]] = []
+        deepest = max(deepest, _scan(node, depth, refs))
+        for ref, ref_depth in refs:
+            name = ref.removeprefix("#/$defs/")
+            if name in defs and ref_depth < depths.get(name, ref_depth + 1):
+                depths[name] = ref_depth
+                todo.append((defs[name], ref_depth))
+    return depths, deepest
+
+
+def _scan(node: Any, depth: int, refs: list[tuple[str, int]]) -> int:
+    """The depth of the deepest subschema under `node`; collects `$ref`s with their depth."""
+    if not isinstance(node, dict):
+        return depth
+    if "$ref" in node and isinstance(node["$ref"], str):
+        refs.append((node["$ref"], depth))
+    deepest = depth
+    for child in _children(node):
+        deepest = max(deepest, _scan(child, depth + 1, refs))
+    return deepest
+
+
+def _children(node: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    for key in _COMPOUND.intersection(node):
+        value = node[key]
+        if key in _CHILD_MAPS:
+            if isinstance(value, dict):
+                found += value.values()
+        elif key in _CHILD_LISTS:
+            if isinstance(value, list):
+                found += value
+        elif isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+def _small(node: Any, budget: int) -> int:
+    """What is left of `budget` (bytes, roughly) after `node`; negative when it is over,
+    or when `node` holds a `$ref` (which is as big as its target). Stops early."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return -1
+        for key, value in node.items():
+            budget = _small(value, budget - len(key) - 4)
+            if budget < 0:
+                return budget
+        return budget
+    if isinstance(node, list):
+        for value in node:
+            budget = _small(value, budget - 1)
+            if budget < 0:
+                return budget
+        return budget
+    return budget - (len(node) + 2 if isinstance(node, str) else 6)
+
+
+def _cut(node: Any, limit: int, depth: int, note: str, refs: set[str]) -> Any:
+    """`node` with its subschemas at `limit` or deeper collapsed, unless they are small;
+    collects the `$ref`s that remain into `refs`."""
+    if not isinstance(node, dict):
+        return node
+    compound = _COMPOUND.intersection(node)
+    if depth >= limit and (not compound or _small(node, _SMALL_BYTES) >= 0):
+        return node  # a leaf, or small enough to keep whole (and so without a `$ref`)
+    if depth >= limit:
+        stub = {k: node[k] for k in ("type", "title") if k in node}
+        text = node.get("description")
+        stub["description"] = f"{text} {note}" if isinstance(text, str) and text else note
+        return stub
+    if isinstance(node.get("$ref"), str):
+        refs.add(node["$ref"])
+    out = dict(node)
+    for key in compound:
+        value = node[key]
+        if key in _CHILD_MAPS:
+            if isinstance(value, dict):
+                out[key] = {n: _cut(s, limit, depth + 1, note, refs) for n, s in value.items()}
+        elif key in _CHILD_LISTS:
+            if isinstance(value, list):
+                out[key] = [_cut(s, limit, depth + 1, note, refs) for s in value]
+        elif isinstance(value, dict):
+            out[key] = _cut(value, limit, depth + 1, note, refs)
+    return out

@@ -16,6 +16,8 @@ import httpx
 import jsonschema
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.server.auth import AuthProvider
+from fastmcp.server.dependencies import get_access_token, get_http_headers
 from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
@@ -24,7 +26,9 @@ from facade import __version__
 from facade.encoding import ArgumentError, encode_request
 from facade.errors import dotted_path
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
-from facade.upstream import Upstream, decode_json
+from facade.events import CallRecord, Observer, open_call
+from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_data
+from facade.upstream import Upstream, UpstreamError, decode_json
 
 __all__ = ["CuratedTool", "build_server"]
 
@@ -51,17 +55,32 @@ def _argument_errors(validator: jsonschema.Draft202012Validator, arguments: Any)
     return messages
 
 
+def _principal() -> str | None:
+    """Who is calling: the inbound access token's client id, when there is one."""
+    token = get_access_token()
+    return token.client_id if token is not None else None
+
+
+def _forwarded(names: tuple[str, ...]) -> dict[str, str]:
+    """The inbound HTTP headers the curation allows through (none over stdio)."""
+    if not names:
+        return {}
+    inbound = get_http_headers(include={n.lower() for n in names})
+    return {name: inbound[name.lower()] for name in names if name.lower() in inbound}
+
+
 class CuratedTool(Tool):
     """A curated operation exposed as an MCP tool; `run()` proxies one backend call."""
 
     _definition: ToolDefinition = PrivateAttr()
     _upstream: Upstream | None = PrivateAttr(default=None)
+    _observer: Observer = PrivateAttr(default_factory=Observer)
     _inputs: jsonschema.Draft202012Validator = PrivateAttr()
     _outputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
 
     @classmethod
-    def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None
-                        ) -> CuratedTool:
+    def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None,
+                        observer: Observer | None = None) -> CuratedTool:
         tool = cls(
             name=definition.name,
             title=definition.title,
@@ -72,6 +91,7 @@ class CuratedTool(Tool):
         )
         tool._definition = definition
         tool._upstream = upstream
+        tool._observer = observer or Observer()
         tool._inputs = _validator(definition.input_schema)
         if definition.output_schema is not None:
             tool._outputs = _validator(definition.output_schema)
@@ -82,28 +102,62 @@ class CuratedTool(Tool):
         return f"CuratedTool(name={d.name!r}, operation={d.binding.method} {d.binding.path})"
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        record = CallRecord(tool=self.name, principal=_principal())
+        observer = self._observer
+        with open_call(record):
+            try:
+                result = await self._call(arguments, record)
+            except UpstreamError as exc:
+                record.outcome = exc.outcome
+                raise
+            except ToolError:
+                if record.outcome == "ok":
+                    record.outcome = "error"
+                raise
+            except BaseException:
+                record.outcome = "cancelled" if record.outcome == "ok" else record.outcome
+                raise
+            finally:
+                observer.call_finished(record)
+        return result
+
+    async def _call(self, arguments: dict[str, Any], record: CallRecord) -> ToolResult:
         definition = self._definition
         if definition.binding.method not in READ_ONLY_METHODS and \
                 definition.annotations.get("readOnlyHint"):
             # Load time refuses this; the check here makes the guarantee hold at call time too.
+            record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
         problems = _argument_errors(self._inputs, arguments)
         if problems:
+            record.outcome = "invalid_arguments"
             raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
         try:
             request = encode_request(definition.binding, arguments)
         except ArgumentError as exc:
+            record.outcome = "invalid_arguments"
             raise ToolError(f"Invalid arguments for {self.name}: {exc}") from exc
         if self._upstream is None:
             raise ToolError(f"Tool {self.name} is not connected to a backend")
-        response = await self._upstream.send(definition, request)
+        record.arguments = {k: arguments[k] for k in definition.audit_arguments
+                            if k in arguments} or None
+        try:
+            self._observer.call_started(record)
+        except ToolError:
+            record.outcome = "rejected"
+            raise
+        upstream = self._upstream
+        response = await upstream.send(definition, request, _forwarded(
+            upstream.backend.forward_headers))
         if response.media_type == "application/json" or response.media_type.endswith("+json"):
-            return self._structured(decode_json(definition, response.body))
+            backend = upstream.backend
+            return self._structured(decode_json(definition, response.body,
+                                                backend.max_json_depth, backend.max_json_items))
         if definition.output_schema is None and (response.media_type.startswith("text/")
                                                  or not response.body):
-            return ToolResult(content=[TextContent(type="text", text=response.body.decode(
-                "utf-8", errors="replace"))])
+            return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
+                "utf-8", errors="replace")))])
         kind = response.media_type or "no content type"
         raise ToolError(f"The backend answered {definition.binding.method} "
                         f"{definition.binding.path} with {kind}, which facade does not "
@@ -113,6 +167,10 @@ class CuratedTool(Tool):
         definition = self._definition
         notes: list[str] = []
         shaped = definition.shaper.apply(data, notes)
+        text = json.dumps(shaped, ensure_ascii=False)
+        if contains_secret(text):  # a backend that echoes the façade's own credential
+            shaped = scrub_data(shaped)
+            text = json.dumps(shaped, ensure_ascii=False)
         if definition.output_schema is None:
             structured = None
         elif definition.wrap_result:
@@ -130,7 +188,7 @@ class CuratedTool(Tool):
                 raise ToolError(f"The backend's answer to {definition.binding.method} "
                                 f"{definition.binding.path} does not match its documented "
                                 f"schema at {where}: {error.message}")
-        content = [TextContent(type="text", text=json.dumps(shaped, ensure_ascii=False))]
+        content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
         meta = {"facade": {"truncated": notes}} if notes else None
         if definition.wrap_result:
@@ -139,13 +197,24 @@ class CuratedTool(Tool):
 
 
 def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> FastMCP[Any]:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 observer: Observer | None = None, auth: AuthProvider | None = None,
+                 upstream: Upstream | None = None) -> FastMCP[Any]:
     """A FastMCP server exposing exactly the curated tools of `facade`.
+
+    `observer` receives call events (metrics, audit). The backend credentials are
+    registered with `facade.scrub`, and log records are scrubbed of them from here on.
+    `auth` checks inbound HTTP requests (`facade.inbound`). `upstream` replaces the backend
+    client built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
+    on it for readiness).
 
     Raises:
         MissingCredentialError: an env var named in `backend.auth` is not set.
     """
-    upstream = Upstream(facade.backend, environ=environ, transport=transport)
+    observer = observer or Observer()
+    upstream = upstream or Upstream(facade.backend, environ=environ, transport=transport,
+                                    observer=observer)
+    install_log_scrubber()
 
     @asynccontextmanager
     async def lifespan(server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
@@ -162,7 +231,8 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
         mask_error_details=True,
         dereference_schemas=False,  # schemas are self-contained already, built at load
         on_duplicate="error",
+        auth=auth,
     )
     for definition in facade.tools:
-        server.add_tool(CuratedTool.from_definition(definition, upstream))
+        server.add_tool(CuratedTool.from_definition(definition, upstream, observer))
     return server

@@ -31,11 +31,11 @@ def parse_path(path: str) -> list[str]:
     return [p for p in parts if p] or [""]
 
 
-def build_tree(paths: Iterable[str]) -> PathTree:
+def build_tree(paths: Iterable[str], *, fold_case: bool = False) -> PathTree:
     tree: PathTree = {}
     for path in paths:
         node = tree
-        parts = parse_path(path)
+        parts = parse_path(path.lower() if fold_case else path)
         for part in parts[:-1]:
             child = node.get(part)
             if child is True:
@@ -65,7 +65,9 @@ class Shaper:
         redact = list(redact)
         return cls(
             include=build_tree(include) if include is not None else None,
-            redact_paths=build_tree(e for e in redact if not is_glob(e)),
+            # Redaction compares keys case-insensitively (`Contact` goes with `contact`);
+            # `include` is an allow-list, exact by nature: what it misses is dropped.
+            redact_paths=build_tree((e for e in redact if not is_glob(e)), fold_case=True),
             redact_globs=tuple(e.lower() for e in redact if is_glob(e)),
             max_items=max_items,
         )
@@ -86,7 +88,8 @@ class Shaper:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                sub = paths.get(key, {}) if isinstance(paths, dict) else {}
+                sub = paths.get(str(key).lower(), {}) if isinstance(paths, dict) and paths \
+                    else {}
                 if sub is True or self._redacted(str(key)):
                     continue
                 out[key] = self._walk(item, sub, f"{where}.{key}" if where else str(key), notes)
@@ -106,7 +109,9 @@ class Shaper:
         defs = schema.get("$defs", {})
         if self.include is not None:
             schema = _keep_schema(schema, self.include, defs, 0)
-        return self._walk_schema(schema, self.redact_paths)
+        if self.redact_paths or self.redact_globs:  # else skip walking what may be a MB
+            schema = self._walk_schema(schema, self.redact_paths)
+        return schema
 
     def _walk_schema(self, schema: Any, paths: PathTree | bool) -> Any:
         if not isinstance(schema, dict):
@@ -115,7 +120,7 @@ class Shaper:
         if isinstance(schema.get("properties"), dict):
             props = {}
             for name, sub_schema in schema["properties"].items():
-                sub = paths.get(name, {}) if isinstance(paths, dict) else {}
+                sub = paths.get(name.lower(), {}) if isinstance(paths, dict) else {}
                 if sub is True or self._redacted(name):
                     continue
                 props[name] = self._walk_schema(sub_schema, sub)

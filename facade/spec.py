@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openapi_pydantic.v3 import v3_0, v3_1
 from pydantic import ValidationError
 
 from facade.errors import SpecError, did_you_mean
@@ -56,6 +55,7 @@ class Parameter:
     explode: bool
     deprecated: bool
     example: Any = None
+    allow_empty_value: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,6 @@ class OpenAPIDocument:
         self.data = data
         self.version = _version(data, display)
         self.resolver = RefResolver(file, data, display=display)
-        self._models = v3_1 if self.version == "3.1" else v3_0
         self.by_label: dict[str, OperationRef] = {}
         self.by_id: dict[str, list[OperationRef]] = {}
         # Operations that are themselves `$ref`s to other files: their operationId is
@@ -214,6 +213,7 @@ class OpenAPIDocument:
             explode=bool(value.get("explode", style == "form")),
             deprecated=bool(value.get("deprecated", False)),
             example=value.get("example"),
+            allow_empty_value=bool(value.get("allowEmptyValue", False)),
         )
 
     def _body(self, raw: dict[str, Any], base: Path, ref: OperationRef) -> Body | None:
@@ -257,7 +257,11 @@ class OpenAPIDocument:
             if key in raw:
                 shape[key] = raw[key]
         try:
-            self._models.Operation.model_validate(shape)
+            # Imported here: the models take ~70 ms to import, and a start from a
+            # `facade build` artifact never validates an operation.
+            from openapi_pydantic.v3 import v3_0, v3_1
+
+            (v3_1 if self.version == "3.1" else v3_0).Operation.model_validate(shape)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = "/".join(str(p) for p in err["loc"][:2])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from facade.errors import Problem
+from facade.serving import ServeSettings
 from facade.shaping import Shaper
 
 __all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "ToolDefinition",
@@ -66,6 +67,9 @@ class Argument:
     has_value: bool = False
     body_path: tuple[str, ...] = ()
     allow_reserved: bool = False
+    allow: frozenset[str] = frozenset()  # path: characters the curation lets through
+    max_length: int = 256  # path: longest value accepted
+    reserved_keys: frozenset[str] = frozenset()  # exploded query object: keys it may not set
 
 
 @dataclass(frozen=True)
@@ -91,15 +95,35 @@ class ToolDefinition:
     shaper: Shaper
     operation: str  # operationId, or "METHOD /path"
     title: str | None = None
+    max_response_bytes: int | None = None  # overrides the backend's cap
+    audit_arguments: tuple[str, ...] = ()  # argument values the audit log may record
+    scopes: tuple[str, ...] = ()  # inbound token scopes needed to list and call it (HTTP)
 
 
 @dataclass(frozen=True)
 class BackendSettings:
+    """How to reach the backend; see `facade.curation.Backend` for what each field means."""
+
     base_url: str
-    timeout: float
+    timeout: float  # the deadline of a whole call
     headers: dict[str, str]
     auth: dict[str, str] | None  # the curation's auth, env var *names* only
     max_response_bytes: int
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    write_timeout: float = 10.0
+    pool_timeout: float = 5.0
+    retry_attempts: int = 2
+    retry_backoff: float = 0.1
+    retry_max_backoff: float = 2.0
+    breaker_failures: int = 5
+    breaker_reset_after: float = 30.0
+    max_concurrency: int = 32
+    max_json_depth: int = 64
+    max_json_items: int = 200_000
+    error_excerpt: int = 0
+    forward_headers: tuple[str, ...] = ()
+    redact: tuple[str, ...] = ()  # the curation's global redaction globs, for error excerpts
 
 
 @dataclass(frozen=True)
@@ -114,3 +138,4 @@ class Facade:
     config_file: str
     spec_file: str
     warnings: tuple[Problem, ...] = field(default=())
+    serving: ServeSettings = field(default_factory=ServeSettings)

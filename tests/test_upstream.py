@@ -86,10 +86,11 @@ async def test_error_status_is_curated_and_body_not_echoed(
 
 @pytest.mark.parametrize(
     ("exc", "message"),
-    [(httpx.ConnectError, "unreachable"), (httpx.ConnectTimeout, "connect timeout after 10s"),
+    [(httpx.ConnectError, "unreachable"), (httpx.ConnectTimeout, "connect timeout after 5s"),
      (httpx.ReadTimeout, "read timeout after 10s"), (httpx.RemoteProtocolError, "broke the"),
-     (httpx.ReadError, "failed in transport \\(ReadError\\)")],
-    ids=["connect", "connect-timeout", "read-timeout", "protocol", "read"],
+     (httpx.ReadError, "broke the connection"),
+     (httpx.CloseError, "failed in transport \\(CloseError\\)")],
+    ids=["connect", "connect-timeout", "read-timeout", "protocol", "read", "close"],
 )
 async def test_transport_failures_become_tool_errors(
         facade: Facade, mock: respx.MockRouter, exc: type[Exception], message: str) -> None:

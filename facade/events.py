@@ -1,0 +1,68 @@
+"""Call time: what one tool call did, for metrics and the audit log.
+
+The server opens a `CallRecord` for each tool call and makes it current; the upstream
+client fills in what only it knows (backend status, bytes, retries) and reports backend-wide
+events (the circuit breaker) to the `Observer`. Nothing here does I/O: observers that export
+metrics or write audit lines subclass `Observer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+__all__ = ["CallRecord", "Observer", "current_call", "open_call"]
+
+
+@dataclass
+class CallRecord:
+    """One tool call, filled in as it goes."""
+
+    tool: str
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    principal: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    outcome: str = "ok"  # ok | invalid_arguments | backend_error | rejected | busy | ...
+    backend_status: int | None = None
+    response_bytes: int = 0
+    retries: int = 0
+    arguments: dict[str, object] | None = None  # only what the curation lets the audit log see
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+current_call: ContextVar[CallRecord | None] = ContextVar("facade_call", default=None)
+
+
+@contextlib.contextmanager
+def open_call(record: CallRecord) -> Iterator[CallRecord]:
+    token = current_call.set(record)
+    try:
+        yield record
+    finally:
+        current_call.reset(token)
+
+
+class Observer:
+    """Hooks the call path reports to. The base class ignores everything."""
+
+    def call_started(self, record: CallRecord) -> None:
+        """A tool call passed to the upstream client (arguments already valid)."""
+
+    def call_finished(self, record: CallRecord) -> None:
+        """A tool call ended, in any way; `record.outcome` says how."""
+
+    def backend_response(self, tool: str, status: int, seconds: float) -> None:
+        """The backend answered one attempt (retries report once each)."""
+
+    def retry(self, tool: str, reason: str) -> None:
+        """An attempt failed with `reason` (e.g. "503", "connect") and will be retried."""
+
+    def breaker_changed(self, backend: str, state: str) -> None:
+        """The circuit breaker moved to `state`: "closed", "open" or "half_open"."""

@@ -1,0 +1,80 @@
+"""Keep secrets out of logs, error messages and results.
+
+The backend credentials are registered here when the server starts. `scrub()` replaces
+each registered value in a text with `***`; `install_log_scrubber()` makes every log
+record (facade's, fastmcp's, httpx's) pass through it, message and traceback alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["MASK", "contains_secret", "install_log_scrubber", "register_secrets", "scrub",
+           "scrub_data"]
+
+MASK = "***"
+_MIN_LENGTH = 4  # shorter values would mask ordinary words; such secrets are not secrets
+_secrets: frozenset[str] = frozenset()
+_lock = threading.Lock()
+_installed = False
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Add secret values (and their base64/basic-auth forms are the caller's concern)."""
+    global _secrets
+    with _lock:
+        _secrets = _secrets | {v for v in values if len(v) >= _MIN_LENGTH}
+
+
+def scrub(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def contains_secret(text: str) -> bool:
+    return any(secret in text for secret in _secrets)
+
+
+def scrub_data(data: Any) -> Any:
+    """`data` (decoded JSON) with every registered secret masked in keys and strings."""
+    if isinstance(data, str):
+        return scrub(data)
+    if isinstance(data, dict):
+        return {scrub(k): scrub_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [scrub_data(v) for v in data]
+    return data
+
+
+def install_log_scrubber() -> None:
+    """Wrap the log record factory so that no record carries a registered secret."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if not _secrets:
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's problem, not a leak
+            return record
+        if contains_secret(message):
+            record.msg, record.args = scrub(message), ()
+        if record.exc_info and record.exc_info[0] is not None:
+            text = "".join(traceback.format_exception(*record.exc_info))
+            if contains_secret(text):
+                record.exc_info, record.exc_text = None, scrub(text)
+        return record
+
+    logging.setLogRecordFactory(factory)

@@ -1,0 +1,277 @@
+"""One machine, real processes: replicas behind a round-robin balancer, a graceful SIGTERM,
+and the refusal to listen beyond localhost without inbound auth."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import inventory_backend
+import pytest
+from fastmcp import Client as FastMCPClient
+from fastmcp.client.transports import StreamableHttpTransport
+from mcp.client import Client as SDKClient
+from mcp.client.streamable_http import streamable_http_client
+
+from .conftest import (
+    check_item,
+    check_tool_listing,
+    child_env,
+    free_port,
+    serve_command,
+    stop,
+    wait_for_port,
+)
+from .test_auth_http import write_project
+
+pytestmark = pytest.mark.integration
+
+Start = Callable[..., tuple[subprocess.Popen[bytes], str, Path]]
+
+
+@pytest.fixture
+def start_facade(tmp_path: Path) -> Iterator[Start]:
+    """Start `python -m facade serve --transport http` children; stop them all afterwards."""
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(backend_url: str, *args: str, config: Path | None = None
+              ) -> tuple[subprocess.Popen[bytes], str, Path]:
+        port = free_port()
+        log = tmp_path / f"facade-{port}.log"
+        command = serve_command("--transport", "http", "--port", str(port), *args)
+        if config is not None:
+            command[command.index("--config") + 1] = str(config)
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(command, env=child_env(backend_url), cwd=tmp_path,
+                                    stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        children.append(proc)
+        wait_for_port(proc, port, log)
+        return proc, f"http://127.0.0.1:{port}", log
+
+    yield start
+    for proc in children:
+        stop(proc)
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in a transport: each request goes to the next replica."""
+
+    def __init__(self, bases: list[str]) -> None:
+        self.ports = [httpx2.URL(b).port for b in bases]
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.sent: Counter[int] = Counter()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self.ports[sum(self.sent.values()) % len(self.ports)]
+        self.sent[port] += 1
+        request.url = request.url.copy_with(port=port)
+        request.headers["Host"] = f"127.0.0.1:{port}"
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_two_replicas_serve_one_client_alternately(
+        start_facade: Start, backend_url: str, example_env: dict[str, str]) -> None:
+    """Stateless streamable HTTP: no session affinity, any replica answers any request."""
+    bases = [start_facade(backend_url)[1], start_facade(backend_url)[1]]
+    balancer = RoundRobin(bases)
+    http = httpx2.AsyncClient(transport=balancer, timeout=30)
+    async with http, SDKClient(streamable_http_client(bases[0] + "/mcp", http_client=http),
+                               mode="legacy") as client:
+        check_tool_listing((await client.list_tools()).tools)
+        for sku in ["SKU-1042", "SKU-1044", "SKU-1042", "SKU-1046"] * 2:
+            result = await client.call_tool("get_item", {"sku": sku})
+            assert result.is_error is False, result
+            assert result.structured_content is not None
+            assert result.structured_content["sku"] == sku
+    assert min(balancer.sent.values()) >= 5, balancer.sent  # both replicas did real work
+
+    balancer = RoundRobin(bases)
+    transport = StreamableHttpTransport(bases[1] + "/mcp", httpx_client_factory=lambda **kw:
+                                        httpx2.AsyncClient(**kw, transport=balancer))
+    async with FastMCPClient(transport) as fastmcp_client:
+        for _ in range(3):
+            check_item((await fastmcp_client.call_tool("get_item", {"sku": "SKU-1042"}
+                                                       )).structured_content)
+    assert len(balancer.sent) == 2
+
+
+class SlowHandler(inventory_backend.Handler):
+    """The example backend, but SKU-0000 takes `delay` seconds (answered as SKU-1042)."""
+
+    delay = 2.0
+    arrived = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802
+        if "SKU-0000" in self.path:
+            SlowHandler.arrived.set()
+            time.sleep(SlowHandler.delay)
+            self.path = self.path.replace("SKU-0000", "SKU-1042")
+        super().do_GET()
+
+
+@pytest.fixture
+def slow_backend() -> Iterator[str]:
+    SlowHandler.arrived.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+GRACEFUL = """
+    version: 1
+    spec: specs/inventory.yaml
+    server: {{name: inventory, shutdown_grace: {grace}}}
+    backend:
+      base_url: ${{INVENTORY_URL}}
+      auth: {{bearer_env: INVENTORY_TOKEN}}
+    tools:
+      get_item:
+        operation: getItem
+        params:
+          itemId: {{rename: sku}}
+          X-Tenant: {{value: acme}}
+"""
+
+
+def _call_in_background(base: str, sku: str) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["response"] = httpx.post(base + "/mcp", trust_env=False, timeout=30, json={
+                "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "get_item", "arguments": {"sku": sku}}}, headers={
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": "2025-11-25"})
+        except httpx.HTTPError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert SlowHandler.arrived.wait(10), "the call never reached the backend"
+    return thread, outcome
+
+
+def test_sigterm_drains_then_exits_cleanly(start_facade: Start, slow_backend: str,
+                                           example_env: dict[str, str],
+                                           tmp_path: Path) -> None:
+    config = write_project(tmp_path / "project", GRACEFUL.format(grace=10))
+    proc, base, log = start_facade(slow_backend, config=config)
+    thread, outcome = _call_in_background(base, "SKU-0000")
+
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    ready = httpx.get(base + "/readyz", trust_env=False, timeout=5)
+    while ready.status_code == 200 and time.monotonic() - signalled < 2:  # signal in transit
+        ready = httpx.get(base + "/readyz", trust_env=False, timeout=5)
+    assert (ready.status_code, ready.text) == (503, "not ready: shutting down\n")
+    assert httpx.get(base + "/healthz", trust_env=False, timeout=5).status_code == 200
+
+    thread.join(15)
+    response = outcome["response"]
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert result["isError"] is False and result["structuredContent"]["sku"] == "SKU-1042"
+
+    assert proc.wait(10) == 0
+    assert time.monotonic() - signalled < SlowHandler.delay + 3
+    text = log.read_text(errors="replace")
+    assert "facade: draining: 1 request(s) in flight, up to 10s to finish" in text
+    assert "Application shutdown complete." in text  # lifespan ran: backend client closed
+    assert text.rstrip().endswith("facade: stopped")
+    assert "Traceback" not in text and "Cancel" not in text
+
+
+def test_sigterm_gives_up_after_the_grace_period(start_facade: Start, slow_backend: str,
+                                                 example_env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    config = write_project(tmp_path / "project", GRACEFUL.format(grace=1))
+    SlowHandler.delay = 8.0
+    try:
+        proc, base, log = start_facade(slow_backend, config=config)
+        thread, outcome = _call_in_background(base, "SKU-0000")
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert proc.wait(10) == 0
+        # grace (1 s) + 1 s for stragglers + slack, well before the backend would answer
+        assert time.monotonic() - signalled < 6
+        thread.join(10)
+        assert outcome["response"].status_code == 503
+        text = log.read_text(errors="replace")
+        assert "grace period over; a request under way was answered 503" in text
+        assert "Traceback" not in text
+    finally:
+        SlowHandler.delay = 2.0
+
+
+def test_idle_sigterm_stops_at_once(start_facade: Start, backend_url: str) -> None:
+    proc, base, log = start_facade(backend_url)
+    assert httpx.get(base + "/readyz", trust_env=False).text == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert proc.wait(10) == 0
+    assert time.monotonic() - started < 2
+
+
+def test_no_public_bind_without_auth(tmp_path: Path, backend_url: str) -> None:
+    port = free_port()
+    proc = subprocess.run(serve_command("--transport", "http", "--host", "0.0.0.0", "--port",
+                                        str(port)), env=child_env(backend_url), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert "refusing to serve on 0.0.0.0 without inbound auth" in proc.stderr
+    assert "--allow-unauthenticated" in proc.stderr and "server.auth" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with socket.socket() as free:  # it exited before binding anything
+        free.bind(("0.0.0.0", port))
+
+
+BREAKER = """
+    version: 1
+    spec: specs/inventory.yaml
+    backend:
+      base_url: http://127.0.0.1:{port}/v1
+      retries: {{attempts: 0}}
+      circuit_breaker: {{failures: 1, reset_after: 600}}
+    tools:
+      get_item:
+        operation: getItem
+        params:
+          itemId: {{rename: sku}}
+          X-Tenant: {{value: acme}}
+"""
+
+
+def test_an_open_breaker_makes_the_replica_unready(start_facade: Start, backend_url: str,
+                                                   tmp_path: Path) -> None:
+    """The upstream's breaker, seen through /readyz and /metrics."""
+    config = write_project(tmp_path / "project", BREAKER.format(port=free_port()))
+    proc, base, log = start_facade(backend_url, config=config)
+    assert httpx.get(base + "/readyz", trust_env=False).status_code == 200
+    called = httpx.post(base + "/mcp", trust_env=False, timeout=10, json={
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_item", "arguments": {"sku": "SKU-1042"}}}, headers={
+        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"})
+    assert called.json()["result"]["isError"] is True  # nothing listens there
+    ready = httpx.get(base + "/readyz", trust_env=False)
+    assert (ready.status_code, ready.text) == (503, "not ready: circuit breaker open\n")
+    metrics = httpx.get(base + "/metrics", trust_env=False).text
+    assert 'facade_circuit_breaker_state="open"} 1.0' in metrics
+    assert httpx.get(base + "/healthz", trust_env=False).status_code == 200  # still alive

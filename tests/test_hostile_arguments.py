@@ -1,0 +1,203 @@
+"""Arguments from the model are untrusted: every hostile value is refused with a message
+naming the argument, before any request is sent; benign ones reach the backend exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp.exceptions import ToolError
+from fastmcp.utilities.tests import asgi_client
+
+from facade.encoding import EncodedRequest
+from facade.upstream import Upstream
+from faulty_backend import FaultyHandler, start
+from hostile_support import ENV, TOKEN, build, client_for, error_of
+
+seen = FaultyHandler.seen
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    server, base = start()
+    yield base
+    server.shutdown()
+    server.server_close()
+
+
+HOSTILE = [
+    # types are strict: nothing is coerced
+    ({"limit": True}, "limit: True is not of type 'integer'"),
+    ({"limit": "5&x=1"}, "limit: '5&x=1' is not of type 'integer'"),
+    ({"limit": "5"}, "limit: '5' is not of type 'integer'"),
+    ({"limit": 5.5}, "limit: 5.5 is not of type 'integer'"),
+    ({"limit": 0}, "limit: 0 is less than the minimum of 1"),
+    ({"limit": 101}, "limit: 101 is greater than the maximum of 100"),
+    ({"sort": "random"}, "sort: 'random' is not one of ['asc', 'desc']"),
+    ({"code": "abc"}, "code: 'abc' does not match"),
+    ({"name": "x" * 11}, "name: 'xxxxxxxxxxx' is too long"),
+    ({"admin": True}, "unknown argument(s) 'admin'"),
+    ({"tenant": "evil"}, "unknown argument(s) 'tenant'"),  # fixed: not the agent's
+    ({"Authorization": "Bearer mine"}, "unknown argument(s) 'Authorization'"),
+    ({"X-Forwarded-For": "10.0.0.1"}, "unknown argument(s) 'X-Forwarded-For'"),
+    # header values cannot carry new header lines
+    ({"X-Trace": "a\r\nX-Admin: 1"}, "'X-Trace': control characters"),
+    ({"X-Trace": "a\nb"}, "'X-Trace': control characters"),
+    ({"X-Trace": "caf\u00e9"}, "'X-Trace': a header value must be ASCII"),
+    # an exploded query object cannot set the other query parameters
+    ({"filter": {"tenant": "evil"}}, "'filter': key(s) tenant would set other query"),
+    ({"filter": {"LIMIT": "1000"}}, "'filter': key(s) LIMIT would set other query"),
+    ({"filter": {"color": 1}}, "filter.color: 1 is not of type 'string'"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), HOSTILE,
+                         ids=[repr(e)[:40] for e, _ in HOSTILE])
+async def test_hostile_arguments_are_refused_before_any_request(
+        tmp_path: Path, url: str, extra: dict[str, Any], message: str) -> None:
+    async with client_for(tmp_path, url) as client:
+        before = len(seen)
+        result = await client.call_tool("get_item", {"id": "SKU-1", **extra},
+                                        raise_on_error=False)
+        text = error_of(result)
+        assert text.startswith("Invalid arguments for get_item: ")
+        assert message in text
+        assert len(seen) == before
+
+
+PATH_ATTACKS = {
+    "empty": "",
+    "dot": ".",
+    "dotdot": "..",
+    "dots": "...",
+    "slash": "a/b",
+    "leading-slash": "/admin",
+    "backslash": "a\\b",
+    "semicolon": "a;jsessionid=x",
+    "query": "a?admin=1",
+    "fragment": "a#b",
+    "encoded-dots": "%2e%2e",
+    "encoded-dots-upper": "%2E%2E",
+    "double-encoded-dots": "%252e%252e",
+    "triple-encoded-dots": "%25252e%25252e",
+    "encoded-slash": "a%2Fb",
+    "double-encoded-slash": "a%252Fb",
+    "encoded-backslash": "..%5c",
+    "fullwidth-dots": "\uff0e\uff0e",
+    "fullwidth-slash": "a\uff0fb",
+    "one-dot-leader": "\u2024\u2024",
+    "nul": "a\x00b",
+    "newline": "a\nb",
+    "del": "a\x7fb",
+    "bidi-override": "a\u202eb",
+    "zero-width": "a\u200bb",
+    "overlong": "x" * 257,
+}
+
+
+@pytest.mark.parametrize("value", PATH_ATTACKS.values(), ids=PATH_ATTACKS.keys())
+async def test_path_values_cannot_change_the_endpoint(tmp_path: Path, url: str, value: str
+                                                      ) -> None:
+    async with client_for(tmp_path, url) as client:
+        before = len(seen)
+        result = await client.call_tool("get_item", {"id": value}, raise_on_error=False)
+        text = error_of(result)
+        assert "Invalid arguments for get_item" in text and "id" in text
+        assert len(seen) == before
+
+
+async def test_curation_can_allow_slash_but_never_dot_segments(tmp_path: Path, url: str
+                                                               ) -> None:
+    tools = {"get_item": {"operation": "getItem", "params": {
+        "tenant": {"value": "acme"}, "id": {"allow": ["/"], "max_length": 300}}}}
+    async with client_for(tmp_path, url, tools=tools) as client:
+        result = await client.call_tool("get_item", {"id": "group/project"})
+        assert seen[-1]["raw_path"].startswith("/api/items/group%2Fproject?")
+        result = await client.call_tool("get_item", {"id": "x" * 300})
+        assert not result.is_error
+        for value in ("a/../b", "../admin", "a/%2e%2e/b", "a/\uff0e\uff0e"):
+            before = len(seen)
+            result = await client.call_tool("get_item", {"id": value}, raise_on_error=False)
+            assert "not a valid path segment" in error_of(result)
+            assert len(seen) == before
+
+
+async def test_benign_arguments_reach_the_backend_exactly(tmp_path: Path, url: str) -> None:
+    facade, server = build(tmp_path, url)
+    tool = next(t for t in facade.tools if t.name == "get_item")
+    props = tool.input_schema["properties"]
+    assert "tenant" not in props and "Authorization" not in props
+    assert "X-Forwarded-For" not in props
+    assert props["id"]["maxLength"] == 256
+    warnings = [w.message for w in facade.warnings]
+    assert any("'Authorization'" in w and "dropped" in w for w in warnings)
+    assert any("'X-Forwarded-For'" in w and "dropped" in w for w in warnings)
+    from fastmcp import Client
+    async with Client(server) as client:
+        await client.call_tool("get_item", {
+            "id": "SKU 1", "limit": 5, "X-Trace": "t-1", "X-Static": "from-agent",
+            "filter": {"color": "red"}})
+    got = seen[-1]
+    assert got["raw_path"].split("?")[0] == "/api/items/SKU%201"
+    assert got["query"] == {"limit": ["5"], "color": ["red"], "tenant": ["acme"]}
+    headers = {k.lower(): v for k, v in got["headers"].items()}
+    assert headers["x-trace"] == "t-1"
+    assert headers["x-static"] == "from-operator"  # the operator's header wins
+    assert headers["authorization"] == f"Bearer {TOKEN}"  # the credential is applied last
+    assert len(headers["x-request-id"]) == 32
+
+
+async def test_inbound_headers_are_forwarded_only_when_allow_listed(tmp_path: Path, url: str
+                                                                    ) -> None:
+    inbound = {"Authorization": "Bearer caller-token", "Cookie": "sid=caller",
+               "X-Api-Key": "caller-key", "X-Forwarded-For": "10.1.1.1",
+               "X-Tenant-Id": "t-42", "X-Other": "nope"}
+    _, server = build(tmp_path, url, forward_headers=["X-Tenant-Id"])
+    async with asgi_client(server, headers=inbound) as client:
+        await client.call_tool("behave", {"mode": "echo"})
+    headers = {k.lower(): v for k, v in seen[-1]["headers"].items()}
+    assert headers["x-tenant-id"] == "t-42"
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    for name in ("cookie", "x-api-key", "x-forwarded-for", "x-other"):
+        assert name not in headers
+
+    _, server = build(tmp_path, url)  # no allow-list: nothing inbound gets through
+    async with asgi_client(server, headers=inbound) as client:
+        await client.call_tool("behave", {"mode": "echo"})
+    headers = {k.lower() for k in seen[-1]["headers"]}
+    assert not headers & {"x-tenant-id", "cookie", "x-api-key", "x-forwarded-for", "x-other"}
+
+
+@pytest.mark.parametrize("name", ["Authorization", "cookie", "Host", "X-Forwarded-Host",
+                                  "X-Api-Key", "Proxy-Authorization", "Connection"])
+def test_credential_and_routing_headers_cannot_be_forwarded(tmp_path: Path, url: str,
+                                                            name: str) -> None:
+    from facade.errors import CurationError
+    with pytest.raises(CurationError) as caught:
+        build(tmp_path, url, forward_headers=[name])
+    assert f"header {name!r} cannot be forwarded" in caught.value.format()
+
+
+@pytest.mark.parametrize("path", [
+    "/items/../../admin", "/items/%2e%2e/admin", "http://evil.example/items",
+    "/items/%2E%2E%2Fadmin", "/../api2/items",
+])
+async def test_requests_outside_the_base_url_are_never_sent(tmp_path: Path, url: str,
+                                                             path: str) -> None:
+    """Even if encoding let something through, the built URL is checked before sending."""
+    facade, _ = build(tmp_path, url)
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={})
+
+    upstream = Upstream(facade.backend, environ=ENV, transport=httpx.MockTransport(handler))
+    tool = facade.tools[0]
+    with pytest.raises(ToolError, match="outside the configured backend"):
+        await upstream.send(tool, EncodedRequest(method="GET", path=path))
+    assert calls == []
+    await upstream.aclose()
