@@ -26,6 +26,17 @@ def backend_url() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.fixture(scope="session")
+def faulty_url() -> Iterator[str]:
+    """The misbehaving backend of tests/faulty_backend.py, on an ephemeral 127.0.0.1 port."""
+    import faulty_backend
+
+    server, url = faulty_backend.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def example_env(backend_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Environment for the bundled curation: backend URL and token."""

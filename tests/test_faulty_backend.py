@@ -8,7 +8,6 @@ import asyncio
 import logging
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,15 @@ from facade.events import CallRecord, Observer
 from facade.loader import load
 from facade.server import build_server
 from facade.upstream import CircuitBreaker, retry_after_seconds
-from faulty_backend import SECRET_IN_ERROR, FaultyHandler, start
+from faulty_backend import SECRET_IN_ERROR, FaultyHandler
 from hostile_support import ENV, TOKEN, client_for, error_of, write_facade
 
 hits = FaultyHandler.hits
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    server, base = start()
-    yield base
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def url(faulty_url: str) -> str:
+    return faulty_url
 
 
 class Recorder(Observer):

@@ -3,7 +3,6 @@ naming the argument, before any request is sent; benign ones reach the backend e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,15 @@ from fastmcp.utilities.tests import asgi_client
 
 from facade.encoding import EncodedRequest
 from facade.upstream import Upstream
-from faulty_backend import FaultyHandler, start
+from faulty_backend import FaultyHandler
 from hostile_support import ENV, TOKEN, build, client_for, error_of
 
 seen = FaultyHandler.seen
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    server, base = start()
-    yield base
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def url(faulty_url: str) -> str:
+    return faulty_url
 
 
 HOSTILE = [

@@ -9,24 +9,19 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from faulty_backend import start
 from hostile_support import ENV, TOKEN, write_facade
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    server, base = start()
-    yield base
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def url(faulty_url: str) -> str:
+    return faulty_url
 
 
 def _call(i: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
