@@ -30,7 +30,7 @@ from typing import Any
 from facade import __version__
 from facade.errors import Problem
 from facade.loader import Compiled, compile_facade, load
-from facade.tools import Facade, ToolDefinition
+from facade.tools import Facade, ResourceDefinition, ToolDefinition
 
 __all__ = ["ARTIFACT_ENV", "BuildResult", "StaleArtifact", "artifact_path", "build",
            "load_artifact", "load_fast"]
@@ -77,6 +77,7 @@ def build(config: Path, output: Path, environ: dict[str, str] | None = None) -> 
     """
     facade, compiled = compile_facade(config, environ=environ)
     payload = {"name": compiled.name, "tools": [encode(t) for t in compiled.tools],
+               "resources": [encode(r) for r in compiled.resources],
                "warnings": [encode(w) for w in compiled.warnings]}
     base = config.resolve().parent
     data = {
@@ -166,6 +167,8 @@ def load_artifact(config: Path, path: Path) -> Compiled:
             tools=tuple(decode(ToolDefinition, t) for t in payload["tools"]),
             warnings=tuple(decode(Problem, w) for w in payload["warnings"]),
             sources=(),
+            resources=tuple(decode(ResourceDefinition, r)
+                            for r in payload.get("resources", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StaleArtifact(f"its content is malformed ({type(exc).__name__}: {exc})"

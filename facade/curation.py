@@ -18,7 +18,8 @@ from facade.errors import CurationError, Problem, did_you_mean
 from facade.yamlsource import YAMLDocument
 
 __all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTAuth",
-           "ParamCuration", "RateLimitCuration", "ResponseCuration", "Retries", "ServerInfo",
+           "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
+           "ResourceCuration", "ResponseCuration", "Retries", "ServerInfo",
            "StaticTokenAuth", "Timeouts", "ToolCuration", "parse_curation"]
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -283,6 +284,38 @@ class ToolCuration(_Model):
     )
 
 
+class ResourceCuration(ToolCuration):
+    """A GET operation exposed as an MCP resource (or resource template)."""
+
+    uri: str = Field(
+        pattern=r"^[a-z][a-z0-9+.-]*://",
+        description="The resource URI, e.g. `inventory://items/{sku}`: each `{name}` is an "
+        "argument of the operation (after renames); without any, a fixed resource.",
+    )
+    mime_type: str = Field("application/json", description="MIME type of the contents.")
+
+
+class PromptArgumentCuration(_Model):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,63}$", description="Argument name.")
+    description: str | None = Field(None, description="What the argument is.")
+    required: bool = Field(True, description="Whether the client must give it.")
+
+
+class PromptCuration(_Model):
+    """A prompt template offered to the client, usually steering toward curated tools."""
+
+    description: str | None = Field(None, description="What the prompt is for.")
+    title: str | None = Field(None, description="Human-readable title.")
+    arguments: list[PromptArgumentCuration] = Field(
+        default_factory=list, description="Arguments filled into `template` as `{name}`."
+    )
+    tools: list[str] = Field(
+        default_factory=list, description="Curated tools the prompt relies on; checked at load."
+    )
+    template: str = Field(min_length=1, description="The prompt text, with `{name}` "
+                          "placeholders for arguments (write `{{` for a literal brace).")
+
+
 ToolName = Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]
 
 
@@ -299,6 +332,13 @@ class Curation(_Model):
     )
     tools: dict[ToolName, ToolCuration] = Field(
         min_length=1, description="The curated tools, keyed by MCP tool name."
+    )
+    resources: dict[ToolName, ResourceCuration] = Field(
+        default_factory=dict, description="GET operations exposed as MCP resources, keyed "
+        "by resource name."
+    )
+    prompts: dict[ToolName, PromptCuration] = Field(
+        default_factory=dict, description="Prompt templates, keyed by prompt name."
     )
 
 

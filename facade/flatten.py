@@ -59,7 +59,7 @@ class _Flattener:
         self.used: set[str] = set()
 
     def at(self, *path: str | int) -> tuple[str | int, ...]:
-        return ("tools", self.tool, *path)
+        return (self.section, self.tool, *path)
 
     def run(self) -> Flattened:
         for param in self.op.parameters:
@@ -248,9 +248,12 @@ def _replace(arg: Argument, **changes: Any) -> Argument:
 
 def flatten(doc: YAMLDocument, tool: str, curation: ToolCuration, op: Operation,
             converter: SchemaConverter, problems: list[Problem],
-            warnings: list[Problem]) -> Flattened:
-    """Build the flat arguments of one tool, appending any problems found."""
-    return _Flattener(doc, tool, curation, op, converter, problems, warnings).run()
+            warnings: list[Problem], section: str = "tools") -> Flattened:
+    """Build the flat arguments of one tool, appending any problems found. `section` is
+    where it sits in the curation (`tools` or `resources`), for positions."""
+    flattener = _Flattener(doc, tool, curation, op, converter, problems, warnings)
+    flattener.section = section
+    return flattener.run()
 
 
 def path_variables(template: str) -> list[str]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from facade.curation import Curation, ToolCuration, parse_curation
 from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError, did_you_mean
 from facade.lint import TextFindings, clean_schema, clean_text
+from facade.extras import build_prompts, check_resource
 from facade.flatten import flatten, is_forbidden_header, path_variables
 from facade.schemas import MAX_TOOL_BYTES, SchemaConverter, fit_schema, json_size
 from facade.serving import serve_settings, tool_problems
@@ -26,6 +27,7 @@ from facade.tools import (
     BackendSettings,
     Facade,
     HTTPBinding,
+    ResourceDefinition,
     ToolDefinition,
     annotations_for,
 )
@@ -91,6 +93,7 @@ class Compiled:
     tools: tuple[ToolDefinition, ...]
     warnings: tuple[Problem, ...]  # found while building the tools
     sources: tuple[Path, ...]  # every spec file read, the root document first
+    resources: tuple[ResourceDefinition, ...] = ()
 
 
 class _Loader:
@@ -100,6 +103,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.compiled: Compiled | None = None
+        self.section = "tools"  # where in the curation the operation being built is
 
     def run(self, compiled: Compiled | None = None) -> Facade:
         """The façade; from `compiled` tools (an artifact's) when given, else from the spec.
@@ -111,6 +115,7 @@ class _Loader:
         if compiled is None:
             compiled = self.compile(path, display)
         self.compiled = compiled
+        prompts = build_prompts(self.doc, self.curation, self.problems, self.warnings)
         if self.problems:
             found = compiled.warnings if compiled else ()
             raise CurationError(self.doc.file, [*self.problems, *self.warnings, *found])
@@ -125,6 +130,8 @@ class _Loader:
             spec_file=display,
             warnings=(*self.warnings, *compiled.warnings),
             serving=serving,
+            resources=compiled.resources,
+            prompts=prompts,
         )
 
     def compile(self, path: Path, display: str) -> Compiled | None:
@@ -138,11 +145,31 @@ class _Loader:
             built = self._tool(spec, name, tool)
             if built is not None:
                 tools.append(built)
+        resources = self._resources(spec)
+        self.warnings += spec.conversion_warnings()  # Swagger 2.0 constructs 3.0 lacks
         warnings = tuple(self.warnings[before:])
         del self.warnings[before:]
         title = (spec.data.get("info") or {}).get("title")
         named = self.curation.server.name or (title if isinstance(title, str) else None)
-        return Compiled(named or "facade", tuple(tools), warnings, spec.resolver.files)
+        return Compiled(named or "facade", tuple(tools), warnings, spec.resolver.files,
+                        resources=resources)
+
+    def _resources(self, spec: OpenAPIDocument) -> tuple[ResourceDefinition, ...]:
+        """Each resource is built as a tool would be, then its URI is checked."""
+        built = []
+        self.section = "resources"
+        try:
+            for name, rc in self.curation.resources.items():
+                found = spec.find(rc.operation)
+                tool = self._tool(spec, name, rc)
+                if tool is not None and isinstance(found, OperationRef):
+                    resource = check_resource(self.doc, name, rc, found.method, tool,
+                                              self.problems)
+                    if resource is not None:
+                        built.append(resource)
+        finally:
+            self.section = "tools"
+        return tuple(built)
 
     def _expand(self, text: str, at: tuple[PathPart, ...]) -> str:
         value, missing = expand_env(text, self.environ)
@@ -210,7 +237,7 @@ class _Loader:
 
     def _tool(self, spec: OpenAPIDocument, name: str, tool: ToolCuration
               ) -> ToolDefinition | None:
-        at = ("tools", name, "operation")
+        at = (self.section, name, "operation")
         found = spec.find(tool.operation)
         if isinstance(found, list):
             labels = ", ".join(r.label for r in found)
@@ -242,12 +269,13 @@ class _Loader:
         op = spec.operation(ref)
         inputs = SchemaConverter(spec.resolver, version=spec.version, mode="input")
         before = len(self.problems)
-        flat = flatten(self.doc, name, tool, op, inputs, self.problems, self.warnings)
+        flat = flatten(self.doc, name, tool, op, inputs, self.problems, self.warnings,
+                       section=self.section)
         bound = {a.source for a in flat.arguments if a.location == "path"}
         for var in path_variables(ref.path):
             if var not in bound:
                 self.problems.append(self.doc.problem(
-                    ("tools", name, "operation"), f"path parameter {{{var}}} of {ref.label} "
+                    (self.section, name, "operation"), f"path parameter {{{var}}} of {ref.label} "
                     "is not declared in the spec or is hidden"))
         input_schema: dict[str, Any] = {"type": "object", "properties": flat.properties,
                                         "additionalProperties": False}
@@ -257,7 +285,8 @@ class _Loader:
         output, wrap, shaper = self._output(spec, name, tool, op.response)
         if output is not None:
             output = self._fit(name, output, input_schema)
-        self.problems += tool_problems(self.doc, name, tool, flat.properties)
+        self.problems += tool_problems(self.doc, name, tool, flat.properties,
+                                       section=self.section)
         if len(self.problems) > before:
             return None
         response = op.response
@@ -304,7 +333,7 @@ class _Loader:
                                                  findings)
         if output is not None:
             output = clean_schema(output, "the output schema", findings)
-        at = ("tools", name, "description" if own else "operation")
+        at = (self.section, name, "description" if own else "operation")
         for message in findings.messages():
             self.warnings.append(self.doc.problem(at, message, severity="warning"))
         return description, title, input_schema, output
@@ -316,7 +345,7 @@ class _Loader:
         fitted = fit_schema(output, budget)
         if fitted.depth is not None:
             self.warnings.append(self.doc.problem(
-                ("tools", name, "response"), f"the output schema is {fitted.size:,} bytes; "
+                (self.section, name, "response"), f"the output schema is {fitted.size:,} bytes; "
                 f"what is nested deeper than {fitted.depth} level(s) is collapsed to keep "
                 f"the tool under {MAX_TOOL_BYTES // 1024} KB", severity="warning",
                 hint="keep the fields agents need with response.include"))
@@ -332,7 +361,7 @@ class _Loader:
                     parse_path(entry)
                 except ValueError as exc:
                     self.problems.append(self.doc.problem(
-                        ("tools", name, "response", key, i), str(exc),
+                        (self.section, name, "response", key, i), str(exc),
                         hint="dotted names, with [] after an array: items[].id"))
                     return None, True, shaper
         shaper = Shaper.build(rc.include, [*self.curation.redact, *rc.redact], rc.max_items)
@@ -367,7 +396,7 @@ class _Loader:
             if schema_has_path(schema, parse_path(entry), defs) is False:
                 top = _top_level_names(schema, defs)
                 self.problems.append(self.doc.problem(
-                    ("tools", name, "response", key, i),
+                    (self.section, name, "response", key, i),
                     f"{entry!r} is not in the response schema",
                     hint=did_you_mean(entry, top) or (f"top-level fields: {', '.join(top)}"
                                                       if top else None)))

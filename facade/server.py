@@ -235,4 +235,18 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
     )
     for definition in facade.tools:
         server.add_tool(CuratedTool.from_definition(definition, upstream, observer))
+    if facade.resources or facade.prompts:
+        from fastmcp.resources import ResourceTemplate
+
+        from facade.server_extras import CuratedPrompt, resource_for
+
+        for resource in facade.resources:
+            tool = CuratedTool.from_definition(resource.tool, upstream, observer)
+            component = resource_for(resource, tool)
+            if isinstance(component, ResourceTemplate):
+                server.add_template(component)
+            else:
+                server.add_resource(component)
+        for prompt in facade.prompts:
+            server.add_prompt(CuratedPrompt.from_definition(prompt))
     return server

@@ -144,14 +144,14 @@ def _auth(info: ServerInfo, expand: Expand, problems: list[Problem], doc: YAMLDo
 
 
 def tool_problems(doc: YAMLDocument, name: str, tool: ToolCuration,
-                  properties: Mapping[str, Any]) -> list[Problem]:
+                  properties: Mapping[str, Any], section: str = "tools") -> list[Problem]:
     """A tool's `scopes` must be scope tokens; its `audit_args` must name arguments the agent
     can pass (after renames)."""
-    problems = _scope_problems(doc, ("tools", name, "scopes"), tool.scopes)
+    problems = _scope_problems(doc, (section, name, "scopes"), tool.scopes)
     for i, arg in enumerate(tool.audit_args):
         if arg not in properties:
             problems.append(doc.problem(
-                ("tools", name, "audit_args", i), f"{arg!r} is not an argument of {name}",
+                (section, name, "audit_args", i), f"{arg!r} is not an argument of {name}",
                 hint=did_you_mean(arg, list(properties)) or
                 f"its arguments are: {', '.join(properties) or 'none'}"))
     return problems

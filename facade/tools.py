@@ -15,7 +15,8 @@ from facade.errors import Problem
 from facade.serving import ServeSettings
 from facade.shaping import Shaper
 
-__all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "ToolDefinition",
+__all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "PromptDefinition",
+           "ResourceDefinition", "ToolDefinition",
            "annotations_for", "tool_name_for"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
@@ -127,6 +128,28 @@ class BackendSettings:
 
 
 @dataclass(frozen=True)
+class ResourceDefinition:
+    """A curated GET operation read as an MCP resource: `uri` holds `{argument}`
+    variables (none for a fixed resource); reading runs `tool`'s call path."""
+
+    name: str
+    uri: str
+    variables: tuple[str, ...]
+    mime_type: str
+    tool: ToolDefinition  # description, title, schemas, binding and shaping of the read
+
+
+@dataclass(frozen=True)
+class PromptDefinition:
+    name: str
+    description: str | None
+    title: str | None
+    arguments: tuple[tuple[str, str | None, bool], ...]  # name, description, required
+    template: str
+    tools: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Facade:
     """A validated, curated façade: what `facade.load` returns."""
 
@@ -139,3 +162,5 @@ class Facade:
     spec_file: str
     warnings: tuple[Problem, ...] = field(default=())
     serving: ServeSettings = field(default_factory=ServeSettings)
+    resources: tuple[ResourceDefinition, ...] = ()
+    prompts: tuple[PromptDefinition, ...] = ()
