@@ -47,12 +47,12 @@ def _load(config: Path) -> Facade:
     return facade
 
 
-def _server(facade: Facade, observer: Any = None) -> Any:
+def _server(facade: Facade, observer: Any = None, watch: Path | None = None) -> Any:
     from facade.server import build_server
     from facade.upstream import MissingCredentialError
 
     try:
-        return build_server(facade, observer=observer)
+        return build_server(facade, observer=observer, watch=watch)
     except MissingCredentialError as exc:
         _fail(f"{facade.config_file}: {exc}")
 
@@ -188,19 +188,23 @@ async def _call(server: Any, tool: str, arguments: dict[str, Any]) -> Any:
 @click.option("--allow-unauthenticated", is_flag=True, envvar="FACADE_ALLOW_UNAUTHENTICATED",
               help="Serve HTTP beyond localhost without server.auth, e.g. behind a gateway "
               "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
+@click.option("--watch", is_flag=True, help="Reload the curation and spec when they "
+              "change; an invalid version is rejected and the last good one keeps serving.")
 def serve(config: Path, transport: str, host: str, port: int,
-          allow_unauthenticated: bool) -> None:
+          allow_unauthenticated: bool, watch: bool) -> None:
     """Serve the curated tools over stdio or streamable HTTP (at /mcp)."""
     facade = _load(config)
     if transport == "stdio":
         from facade.observe import observers_for
 
-        _server(facade, observers_for(facade)).run(transport="stdio", show_banner=False)
+        _server(facade, observers_for(facade), watch=config if watch else None).run(
+            transport="stdio", show_banner=False)
         return
     from facade.http import ServeError, serve_http
 
     try:
-        serve_http(facade, host=host, port=port, allow_unauthenticated=allow_unauthenticated)
+        serve_http(facade, host=host, port=port, allow_unauthenticated=allow_unauthenticated,
+                   watch=config if watch else None)
     except ServeError as exc:
         _fail(f"{facade.config_file}: {exc}")
 

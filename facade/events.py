@@ -14,6 +14,10 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facade.tools import Facade
 
 __all__ = ["CallRecord", "Observer", "current_call", "open_call"]
 
@@ -66,3 +70,6 @@ class Observer:
 
     def breaker_changed(self, backend: str, state: str) -> None:
         """The circuit breaker moved to `state`: "closed", "open" or "half_open"."""
+
+    def facade_changed(self, facade: Facade) -> None:
+        """`serve --watch` swapped in a new version of the curation."""

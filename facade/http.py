@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_address
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -56,7 +57,7 @@ class BindRefused(ServeError):
 
 
 def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: bool = False,
-               environ: Mapping[str, str] | None = None) -> None:
+               environ: Mapping[str, str] | None = None, watch: Path | None = None) -> None:
     """Build everything, serve until SIGTERM, drain, close.
 
     Raises:
@@ -75,9 +76,15 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
             auth = build_auth(facade, settings.auth, public_url, environ)
     except (MissingCredentialError, InboundAuthError) as exc:
         raise ServeError(str(exc)) from None
-    server = build_server(facade, observer=observer, auth=auth, upstream=upstream)
-    if auth is not None and any(t.scopes for t in facade.tools):
-        server.add_middleware(ToolScopes({t.name: frozenset(t.scopes) for t in facade.tools}))
+    server = build_server(facade, observer=observer, auth=auth, upstream=upstream,
+                          watch=watch)
+    if auth is not None and (watch or any(t.scopes for t in facade.tools)):
+        scopes = ToolScopes({t.name: frozenset(t.scopes) for t in facade.tools})
+        server.add_middleware(scopes)
+        reloader = getattr(server, "facade_reloader", None)
+        if reloader is not None:  # a reload brings new tools, with their scopes
+            reloader.on_swap.append(lambda new: scopes.update(
+                {t.name: frozenset(t.scopes) for t in new.tools}))
     lifecycle = Lifecycle(server, upstream, len(facade.tools), settings.shutdown_grace)
     app = http_app(server, lifecycle, metrics, settings)
     say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "

@@ -129,6 +129,9 @@ class ToolScopes(Middleware):
     its `scopes`. A refused call is a tool error naming the missing scopes."""
 
     def __init__(self, scopes: Mapping[str, frozenset[str]]) -> None:
+        self.update(scopes)
+
+    def update(self, scopes: Mapping[str, frozenset[str]]) -> None:
         self.scopes = {name: needed for name, needed in scopes.items() if needed}
 
     async def on_list_tools(self, context: MiddlewareContext[Any],

@@ -53,6 +53,9 @@ class Observers(Observer):
     def breaker_changed(self, backend: str, state: str) -> None:
         self._each(lambda o: o.breaker_changed(backend, state))
 
+    def facade_changed(self, facade: Facade) -> None:
+        self._each(lambda o: o.facade_changed(facade))
+
     def _each(self, event: Callable[[Observer], None]) -> None:
         for observer in self.observers:
             try:
@@ -69,6 +72,9 @@ class AuditLog(Observer):
                  stream: TextIO | None = None) -> None:
         self.audit_args = audit_args or {}
         self._stream = stream
+
+    def facade_changed(self, facade: Facade) -> None:
+        self.audit_args = audit_args_of(facade)
 
     def call_finished(self, record: CallRecord) -> None:
         allowed = self.audit_args.get(record.tool, frozenset())
@@ -135,10 +141,15 @@ class RateLimiter(Observer):
             self._buckets.popitem(last=False)
 
 
+def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
+    return {t.name: frozenset(t.audit_arguments)
+            for t in (*facade.tools, *(r.tool for r in facade.resources))}
+
+
 def observers_for(facade: Facade, *more: Observer) -> Observers:
     """What `facade serve` observes calls with: the rate limit (if any) first, so a refused
     call starts nothing else, then `more` (metrics), then the audit log."""
     limit = facade.serving.rate_limit
     chain: list[Observer] = [RateLimiter(limit.per_minute, limit.burst)] if limit else []
-    audit = AuditLog({t.name: frozenset(t.audit_arguments) for t in facade.tools})
+    audit = AuditLog(audit_args_of(facade))
     return Observers([*chain, *more, audit])

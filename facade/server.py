@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -199,14 +200,16 @@ class CuratedTool(Tool):
 def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  observer: Observer | None = None, auth: AuthProvider | None = None,
-                 upstream: Upstream | None = None) -> FastMCP[Any]:
+                 upstream: Upstream | None = None, watch: Path | None = None) -> FastMCP[Any]:
     """A FastMCP server exposing exactly the curated tools of `facade`.
 
     `observer` receives call events (metrics, audit). The backend credentials are
     registered with `facade.scrub`, and log records are scrubbed of them from here on.
     `auth` checks inbound HTTP requests (`facade.inbound`). `upstream` replaces the backend
     client built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
-    on it for readiness).
+    on it for readiness). With `watch` (the curation file), the server re-reads the
+    curation and its spec when they change and swaps in a valid new version
+    (`facade.reload`).
 
     Raises:
         MissingCredentialError: an env var named in `backend.auth` is not set.
@@ -216,10 +219,16 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                                     observer=observer)
     install_log_scrubber()
 
+    reloader: Any = None
+
     @asynccontextmanager
     async def lifespan(server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
         try:
-            yield {}
+            if reloader is None:
+                yield {}
+            else:
+                async with reloader.running():
+                    yield {}
         finally:
             await upstream.aclose()
 
@@ -233,6 +242,19 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
         on_duplicate="error",
         auth=auth,
     )
+    add_components(server, facade, upstream, observer)
+    if watch is not None:
+        from facade.reload import Reloader
+
+        reloader = Reloader(server, watch, facade, upstream, observer)
+        server.facade_reloader = reloader  # type: ignore[attr-defined]
+    return server
+
+
+def add_components(server: FastMCP[Any], facade: Facade, upstream: Upstream,
+                   observer: Observer) -> None:
+    """Register the curated tools, resources and prompts of `facade` (no awaiting: a
+    reload that removes the old ones and adds these is atomic for every request)."""
     for definition in facade.tools:
         server.add_tool(CuratedTool.from_definition(definition, upstream, observer))
     if facade.resources or facade.prompts:
@@ -249,4 +271,16 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                 server.add_resource(component)
         for prompt in facade.prompts:
             server.add_prompt(CuratedPrompt.from_definition(prompt))
-    return server
+
+
+def remove_components(server: FastMCP[Any], facade: Facade) -> None:
+    provider = server.local_provider
+    for definition in facade.tools:
+        provider.remove_tool(definition.name)
+    for resource in facade.resources:
+        if resource.variables:
+            provider.remove_template(resource.uri)
+        else:
+            provider.remove_resource(resource.uri)
+    for prompt in facade.prompts:
+        provider.remove_prompt(prompt.name)

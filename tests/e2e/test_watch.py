@@ -1,0 +1,110 @@
+"""`facade serve --watch`, through real clients over stdio: an edit to curation.yaml
+swaps the tool list in (clients with a session get notifications/tools/list_changed); an
+invalid edit is rejected with check's lines while the last good version keeps serving."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import StdioServerParameters
+from mcp.client import Client as SDKClient
+
+from .conftest import ROOT, child_env
+
+pytestmark = pytest.mark.integration
+
+
+def _workdir(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    config = tmp_path / "curation.yaml"
+    config.write_text((ROOT / "curation.yaml").read_text())
+    return config
+
+
+async def _until(predicate: Any, seconds: float = 15.0) -> None:
+    with anyio.fail_after(seconds):
+        while not await predicate():
+            await anyio.sleep(0.2)
+
+
+async def test_edits_are_swapped_in_and_announced(tmp_path: Path, backend_url: str) -> None:
+    config = _workdir(tmp_path)
+    changes: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        method = getattr(message, "method", None) or getattr(
+            getattr(message, "root", None), "method", None)
+        if method:
+            changes.append(method)
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "facade", "serve", "--watch", "--config",
+                                      str(config)],
+        env=child_env(backend_url), cwd=str(tmp_path))
+    async with SDKClient(params, mode="legacy", message_handler=on_message) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert names == ["list_items", "get_item", "get_item_stock", "get_category"]
+
+        # A valid edit: a tool renamed, a description rewritten.
+        text = config.read_text().replace("  get_category:\n", "  get_category_tree:\n")
+        text = text.replace("Units on hand and reserved in each warehouse for one SKU.",
+                            "Stock per warehouse for one SKU.")
+        config.write_text(text)
+
+        async def renamed() -> bool:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            return "get_category_tree" in tools and "get_category" not in tools
+
+        await _until(renamed)
+        await _until(lambda: _true("notifications/tools/list_changed" in changes))
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["get_item_stock"].description == "Stock per warehouse for one SKU."
+        result = await client.call_tool("get_category_tree", {"category_id": 3})
+        assert result.structured_content["name"] == "Drills"
+
+        # An invalid edit: rejected, and the last good version keeps serving.
+        config.write_text(text.replace("operation: getItem\n", "operation: getItm\n", 1))
+        await anyio.sleep(3)
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert "get_item" in tools and "get_category_tree" in tools
+        result = await client.call_tool("get_item", {"sku": "SKU-1042"})
+        assert result.structured_content["sku"] == "SKU-1042"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def test_check_lines_for_a_rejected_version(tmp_path: Path, backend_url: str) -> None:
+    """The log of a watching server shows check's exact lines for a bad edit."""
+    config = _workdir(tmp_path)
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr, subprocess.Popen(
+            [sys.executable, "-m", "facade", "serve", "--watch", "--config", str(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            env=child_env(backend_url), cwd=tmp_path) as proc:
+        try:
+            deadline = time.monotonic() + 20
+            while "Starting MCP server" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            time.sleep(1.5)  # the watcher has taken its first look
+            config.write_text(config.read_text() + "bogus: 1\n")
+            while "still serving the last good one" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        finally:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=20)
+    text = log.read_text()
+    assert "facade: curation.yaml changed; the new version has 1 problem(s), still serving " \
+        "the last good one:" in text
+    assert f"{config}:" in text and ": bogus: unknown key 'bogus'" in text
