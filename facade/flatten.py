@@ -57,6 +57,7 @@ class _Flattener:
         self.problems, self.warnings = problems, warnings
         self.out = Flattened()
         self.used: set[str] = set()
+        self.section = "tools"  # where the operation sits in the curation, for positions
 
     def at(self, *path: str | int) -> tuple[str | int, ...]:
         return (self.section, self.tool, *path)

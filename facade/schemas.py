@@ -79,7 +79,8 @@ class SchemaConverter:
 
     def _ref(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
         target, where, key = self.resolver.resolve(schema["$ref"], base)
-        siblings = {k: schema[k] for k in ("description", "title") if k in schema}
+        siblings: dict[str, Any] = {k: schema[k] for k in ("description", "title")
+                                    if k in schema}
         if self._def_names.get(key) in self.defs:
             # Already emitted under $defs: refer to it rather than convert it again.
             return {"$ref": f"#/$defs/{self._def_names[key]}", **siblings}
@@ -144,8 +145,9 @@ class SchemaConverter:
                     out[flag] = out.pop(bound)
         # `format` is an annotation to JSON Schema validators; the integer widths it names
         # are limits the backend enforces, so they become bounds the agent sees.
-        width = _INTEGER_FORMATS.get(schema.get("format")) if schema.get("type") == "integer" \
-            else None
+        fmt = schema.get("format")
+        width = _INTEGER_FORMATS.get(fmt) if schema.get("type") == "integer" and \
+            isinstance(fmt, str) else None
         if width is not None:
             low, high = -(2 ** (width - 1)), 2 ** (width - 1) - 1
             if not isinstance(out.get("minimum"), (int, float)) or out["minimum"] < low:

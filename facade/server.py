@@ -191,7 +191,7 @@ class CuratedTool(Tool):
                                 f"schema at {where}: {error.message}")
         content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
-        meta = {"facade": {"truncated": notes}} if notes else None
+        meta: dict[str, Any] | None = {"facade": {"truncated": notes}} if notes else None
         if definition.wrap_result:
             meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
         return ToolResult(content=content, structured_content=structured, meta=meta)

@@ -15,7 +15,7 @@ from fastmcp.prompts import Prompt
 from fastmcp.prompts.base import PromptArgument
 from fastmcp.resources import Resource, ResourceTemplate
 from fastmcp.resources.base import ResourceResult
-from pydantic import PrivateAttr
+from pydantic import AnyUrl, PrivateAttr
 
 from facade.extras import render_prompt
 from facade.server import CuratedTool
@@ -83,7 +83,7 @@ def resource_for(definition: ResourceDefinition, tool: CuratedTool
                 "type": "object", "required": list(definition.variables),
                 "properties": {v: props[v] for v in definition.variables}}, **common)
     else:
-        component = CuratedResource(uri=definition.uri, **common)
+        component = CuratedResource(uri=AnyUrl(definition.uri), **common)
     component._tool, component._definition = tool, definition
     return component
 

@@ -141,7 +141,7 @@ def _keep(value: Any, tree: PathTree | bool) -> Any:
         return value
     if isinstance(value, list):
         return [_keep(item, tree) for item in value]
-    if isinstance(value, dict):
+    if isinstance(value, dict) and isinstance(tree, dict):
         return {k: _keep(value[k], sub) for k, sub in tree.items() if k in value}
     return value
 
@@ -159,7 +159,7 @@ def _keep_schema(schema: Any, tree: PathTree | bool, defs: dict[str, Any], depth
         if isinstance(schema.get(key), list):
             out[key] = [_keep_schema(s, tree, defs, depth + 1) for s in schema[key]]
     props = schema.get("properties")
-    if isinstance(props, dict):
+    if isinstance(props, dict) and isinstance(tree, dict):
         out["properties"] = {k: _keep_schema(props[k], sub, defs, depth + 1)
                              for k, sub in tree.items() if k in props}
     if isinstance(schema.get("additionalProperties"), dict):

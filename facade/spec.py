@@ -199,7 +199,7 @@ class OpenAPIDocument:
         location = str(value["in"])
         schema = value.get("schema")
         if schema is None and isinstance(value.get("content"), dict):
-            media = next(iter(value["content"].values()), {}) or {}
+            media: dict[str, Any] = next(iter(value["content"].values()), {}) or {}
             schema = media.get("schema")
         style = value.get("style") or _DEFAULT_STYLE.get(location, "form")
         return Parameter(

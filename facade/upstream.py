@@ -325,8 +325,9 @@ class Upstream:
             headers["X-Request-Id"] = record.request_id
         if self.client.is_closed:  # the server's lifespan ended and a new one began
             self.client = self._open()
+        query: list[tuple[str, str | int | float | bool | None]] = list(req.query)
         request = self.client.build_request(
-            req.method, req.path.lstrip("/"), params=req.query, headers=headers,
+            req.method, req.path.lstrip("/"), params=query, headers=headers,
             json=req.json_body if req.form_body is None and req.has_body else None,
             data=req.form_body,
         )
