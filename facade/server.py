@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,12 +24,14 @@ from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
 from facade import __version__
+from facade.bodies import decode_json
 from facade.encoding import ArgumentError, encode_request
 from facade.errors import dotted_path
-from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
 from facade.events import CallRecord, Observer, open_call
+from facade.failures import UpstreamError
 from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_data
-from facade.upstream import Upstream, UpstreamError, decode_json
+from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
+from facade.upstream import Upstream
 
 __all__ = ["CuratedTool", "build_server"]
 

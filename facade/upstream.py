@@ -11,13 +11,7 @@ One call, in order:
         attempt → retry on connect errors / 429 / 502 / 503 / 504 (idempotent only)
     } → status → capped body
 
-Exceptions raised to the server (all `ToolError`):
-
-    UpstreamError            outcome "backend_error": transport failure, status >= 400
-    ├── BackendBusy          outcome "busy": `max_concurrency` calls already in flight
-    ├── BackendUnavailable   outcome "unavailable": the circuit breaker is open
-    ├── RateLimited          outcome "rate_limited": 429/503 with a Retry-After too long
-    └── DeadlineExceeded     outcome "timeout": a timeout, or the call's deadline passed
+The exceptions it raises are described in `facade.failures`.
 """
 
 from __future__ import annotations
@@ -25,30 +19,37 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import email.utils
 import json
 import logging
 import os
 import random
 import time
-import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from fastmcp.exceptions import ToolError
 
+from facade.bodies import read_capped
 from facade.encoding import EncodedRequest
 from facade.events import CallRecord, Observer, current_call
+from facade.failures import (
+    BackendBusy,
+    BackendUnavailable,
+    DeadlineExceeded,
+    MissingCredentialError,
+    RateLimited,
+    UpstreamError,
+    hint,
+    label,
+    map_upstream_errors,
+)
+from facade.resilience import CircuitBreaker, retry_after_seconds
 from facade.scrub import register_secrets, scrub
 from facade.shaping import Shaper
 from facade.tools import BackendSettings, ToolDefinition
 
-__all__ = ["BackendBusy", "BackendResponse", "BackendUnavailable", "CircuitBreaker",
-           "DeadlineExceeded", "MissingCredentialError", "RateLimited", "Upstream",
-           "UpstreamError", "map_upstream_errors"]
+__all__ = ["BackendResponse", "MissingCredentialError", "Upstream"]
 
 logger = logging.getLogger("facade.upstream")
 
@@ -56,78 +57,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _ERROR_BODY_LIMIT = 64 * 1024  # an error body is read this far, for an excerpt at most
 
-_STATUS_HINTS = {
-    400: "the backend rejected the arguments; check them against the tool's schema",
-    401: "the façade's backend credentials were refused; the operator must fix them",
-    403: "the façade is not allowed to do this; the operator must grant access",
-    404: "nothing found; check the identifier",
-    409: "conflict with the current state; read it again before retrying",
-    422: "the backend rejected the arguments; check them against the tool's schema",
-    429: "rate limited by the backend; retry later",
-}
-
-
-class MissingCredentialError(Exception):
-    """An env var named by `backend.auth` is not set (raised when the server starts)."""
-
-
-class UpstreamError(ToolError):
-    outcome = "backend_error"
-
-
-class BackendBusy(UpstreamError):
-    outcome = "busy"
-
-
-class BackendUnavailable(UpstreamError):
-    outcome = "unavailable"
-
-
-class RateLimited(UpstreamError):
-    outcome = "rate_limited"
-
-
-class DeadlineExceeded(UpstreamError):
-    outcome = "timeout"
-
-
-def _hint(status: int) -> str:
-    if status in _STATUS_HINTS:
-        return _STATUS_HINTS[status]
-    if status >= 500:
-        return "the backend failed; retry later"
-    return "the request was not accepted"
-
-
-def _label(tool: ToolDefinition) -> str:
-    return f"{tool.binding.method} {tool.binding.path}"
-
-
-@contextlib.contextmanager
-def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
-                        ) -> Iterator[None]:
-    """Translate httpx's transport failures into `UpstreamError`s, most specific first."""
-    label = _label(tool)
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        kind = type(exc).__name__.removesuffix("Timeout").lower() or "request"
-        seconds = getattr(timeout, kind, None) if isinstance(timeout, httpx.Timeout) \
-            else timeout
-        after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
-        raise DeadlineExceeded(f"The backend did not answer {label} in time ({kind} "
-                               f"timeout{after}); retry later") from exc
-    except httpx.ConnectError as exc:
-        raise UpstreamError(f"The backend for {label} is unreachable; retry later or tell "
-                            "the operator") from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise UpstreamError(f"The backend broke the connection during {label}; retry later"
-                            ) from exc
-    except httpx.DecodingError as exc:
-        raise UpstreamError(f"The backend's answer to {label} could not be decoded") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamError(f"The request {label} failed in transport "
-                            f"({type(exc).__name__}); retry later") from exc
 
 
 @dataclass(frozen=True)
@@ -165,70 +94,6 @@ def resolve_credentials(backend: BackendSettings, environ: Mapping[str, str]) ->
     encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
     register_secrets([password, encoded])
     return {"Authorization": "Basic " + encoded}
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP date; None if absent
-    or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-class CircuitBreaker:
-    """Closed → (``failures`` failed calls in a row) → open → (``reset_after``) → half open:
-    one probe call; its success closes the breaker, its failure opens it again."""
-
-    def __init__(self, failures: int, reset_after: float, *,
-                 on_change: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures, self.reset_after = failures, reset_after
-        self._on_change, self._clock = on_change, clock
-        self._count, self._opened_at, self._probing = 0, 0.0, False
-        self.state = "closed"
-
-    def _move(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            if self._on_change is not None:
-                self._on_change(state)
-
-    def retry_in(self) -> float | None:
-        """None when a call may go ahead (and is then the probe, if half open);
-        otherwise the seconds until the next probe."""
-        if self.state == "open":
-            wait = self._opened_at + self.reset_after - self._clock()
-            if wait > 0:
-                return wait
-            self._move("half_open")
-        if self.state == "half_open":
-            if self._probing:
-                return self.reset_after
-            self._probing = True
-        return None
-
-    def record(self, success: bool | None) -> None:
-        """The outcome of a call let through; None (cancelled) only ends a probe."""
-        self._probing = False
-        if success is None:
-            return
-        if success:
-            self._count = 0
-            self._move("closed")
-            return
-        self._count += 1
-        if self.state == "half_open" or self._count >= self.failures:
-            self._opened_at = self._clock()
-            self._move("open")
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -288,13 +153,13 @@ class Upstream:
         """One call: concurrency limit, breaker and deadline around the attempts."""
         request = self._build(tool, req, forwarded)
         if self.in_flight >= self.backend.max_concurrency:
-            raise BackendBusy(f"The backend for {_label(tool)} is busy: "
+            raise BackendBusy(f"The backend for {label(tool)} is busy: "
                               f"{self.backend.max_concurrency} calls are already in flight; "
                               "retry in a moment")
         wait = self.breaker.retry_in()
         if wait is not None:
             raise BackendUnavailable(
-                f"The backend for {_label(tool)} is failing, so facade is not calling it for "
+                f"The backend for {label(tool)} is failing, so facade is not calling it for "
                 f"now (circuit breaker open); retry in {max(1, round(wait))} s")
         self.in_flight += 1
         success: bool | None = None  # None: the call was cancelled, which says nothing
@@ -344,7 +209,7 @@ class Upstream:
                 any(s in (".", "..") for s in segments):
             logger.error("refused a request for tool %s outside the backend's base URL",
                          tool.name)
-            raise UpstreamError(f"Refused to call {_label(tool)}: the arguments would send the "
+            raise UpstreamError(f"Refused to call {label(tool)}: the arguments would send the "
                                 "request outside the configured backend")
 
     async def _within_deadline(self, tool: ToolDefinition, request: httpx.Request
@@ -354,7 +219,7 @@ class Upstream:
             async with asyncio.timeout(deadline):
                 return await self._attempts(tool, request, time.monotonic() + deadline)
         except TimeoutError as exc:
-            raise DeadlineExceeded(f"The backend did not finish answering {_label(tool)} "
+            raise DeadlineExceeded(f"The backend did not finish answering {label(tool)} "
                                    f"within the {deadline:g} s deadline; retry later, or "
                                    "narrow the request") from exc
 
@@ -387,7 +252,7 @@ class Upstream:
             remaining = deadline - time.monotonic()
             if after is not None and (last or after >= remaining):
                 what = "rate limited" if response.status == 429 else "unavailable"
-                raise RateLimited(f"The backend is {what} for {_label(tool)} (status "
+                raise RateLimited(f"The backend is {what} for {label(tool)} (status "
                                   f"{response.status}); retry after {max(1, round(after))} s")
             if last:
                 return response
@@ -401,13 +266,13 @@ class Upstream:
             b = self.backend
             wait = random.uniform(0, min(b.retry_max_backoff, b.retry_backoff * 2 ** attempt))
         if time.monotonic() + wait >= deadline:
-            raise DeadlineExceeded(f"The backend kept failing for {_label(tool)} "
+            raise DeadlineExceeded(f"The backend kept failing for {label(tool)} "
                                    f"({reason}) until the {self.backend.timeout:g} s deadline; "
                                    "retry later")
         self.observer.retry(tool.name, reason)
         if record is not None:
             record.retries += 1
-        logger.info("retrying %s for tool %s after %s (wait %.2fs)", _label(tool), tool.name,
+        logger.info("retrying %s for tool %s after %s (wait %.2fs)", label(tool), tool.name,
                     reason, wait)
         await self._sleep(wait)
 
@@ -419,9 +284,9 @@ class Upstream:
             if 300 <= status < 400 or status in RETRY_STATUSES and not self.backend.error_excerpt:
                 body = b""
             elif status >= 400:
-                body = await _read_capped(response, _ERROR_BODY_LIMIT, tool, truncate=True)
+                body = await read_capped(response, _ERROR_BODY_LIMIT, tool, truncate=True)
             else:
-                body = await _read_capped(response, tool.max_response_bytes or
+                body = await read_capped(response, tool.max_response_bytes or
                                           self.backend.max_response_bytes, tool)
         finally:
             await response.aclose()
@@ -442,107 +307,16 @@ class Upstream:
         return text[:limit] + ("…" if len(text) > limit else "")
 
 
-def _decompressor(response: httpx.Response, tool: ToolDefinition) -> Any:
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return None
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
-    raise UpstreamError(f"The backend's answer to {_label(tool)} uses content encoding "
-                        f"{encoding[:40]!r}, which facade does not accept")
-
-
-def _inflate(decompressor: Any, raw: bytes, budget: int) -> Iterator[bytes]:
-    """Decompress `raw` in pieces of at most `budget` + 1 bytes, so that a compression
-    bomb never expands in memory past the cap."""
-    data = raw
-    while data:
-        piece = decompressor.decompress(data, budget + 1)
-        if piece:
-            yield piece
-        data = decompressor.unconsumed_tail
-        if not piece and not data:
-            return
-
-
-async def _read_capped(response: httpx.Response, limit: int, tool: ToolDefinition,
-                       truncate: bool = False) -> bytes:
-    """The decoded body, refused (or cut, for error bodies) past `limit` bytes. Memory
-    stays near `limit`: compressed bodies are inflated piece by piece, here."""
-    if response.is_stream_consumed:  # an in-memory transport read (and decoded) it already
-        body = response.content
-        if len(body) > limit and not truncate:
-            raise UpstreamError(f"The backend's answer to {_label(tool)} is larger than "
-                                f"{limit:,} bytes; narrow the request (filters, a smaller "
-                                "page)")
-        return body[:limit]
-    decompressor = _decompressor(response, tool)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for raw in response.aiter_raw():
-            pieces = [raw] if decompressor is None else _inflate(decompressor, raw,
-                                                                 limit - size)
-            for chunk in pieces:
-                size += len(chunk)
-                if size > limit:
-                    if truncate:
-                        chunks.append(chunk[:limit - size + len(chunk)])
-                        return b"".join(chunks)
-                    raise UpstreamError(
-                        f"The backend's answer to {_label(tool)} is larger than {limit:,} "
-                        "bytes; narrow the request (filters, a smaller page)")
-                chunks.append(chunk)
-    except zlib.error as exc:
-        raise UpstreamError(f"The backend's answer to {_label(tool)} could not be "
-                            "decompressed") from exc
-    return b"".join(chunks)
-
-
 def _raise_for_status(tool: ToolDefinition, response: BackendResponse, excerpt: str | None
                       ) -> None:
     status = response.status
-    label = _label(tool)
+    what = label(tool)
     if 300 <= status < 400:
-        raise UpstreamError(f"The backend answered {label} with a {status} redirect, which "
+        raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
                             "facade does not follow; tell the operator")
     if status >= 400:
         reason = response.reason
         logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
         said = f" The backend said: {excerpt}" if excerpt else ""
-        raise UpstreamError(f"The backend answered {status} {reason} for {label} (tool "
-                            f"{tool.name}): {_hint(status)}.{said}".replace("  ", " "))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # RFC 8259 has no NaN or Infinity
-
-
-def decode_json(tool: ToolDefinition, body: bytes, max_depth: int = 64,
-                max_items: int = 200_000) -> Any:
-    """Parse a JSON answer, refusing documents nested or sized beyond the caps."""
-    if not body.strip():
-        return None
-    label = _label(tool)
-    try:
-        data = json.loads(body, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise UpstreamError(f"The backend's answer to {label} is nested deeper than "
-                            f"{max_depth} levels") from None
-    except ValueError as exc:
-        raise UpstreamError(f"The backend's answer to {label} is not valid JSON") from exc
-    count, stack = 0, [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if depth > max_depth:
-            raise UpstreamError(f"The backend's answer to {label} is nested deeper than "
-                                f"{max_depth} levels")
-        if count > max_items:
-            raise UpstreamError(f"The backend's answer to {label} has more than "
-                                f"{max_items:,} values; narrow the request")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return data
+        raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
+                            f"{tool.name}): {hint(status)}.{said}".replace("  ", " "))

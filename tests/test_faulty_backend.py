@@ -17,7 +17,7 @@ from fastmcp import Client
 from facade.events import CallRecord, Observer
 from facade.loader import load
 from facade.server import build_server
-from facade.upstream import CircuitBreaker, retry_after_seconds
+from facade.resilience import CircuitBreaker, retry_after_seconds
 from faulty_backend import SECRET_IN_ERROR, FaultyHandler
 from hostile_support import ENV, TOKEN, client_for, error_of, write_facade
 

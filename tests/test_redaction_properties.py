@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from facade.server import CuratedTool
 from facade.shaping import Shaper, parse_path
 from facade.tools import BackendSettings, HTTPBinding, ToolDefinition
-from facade.upstream import Upstream, decode_json
+from facade.bodies import decode_json
+from facade.upstream import Upstream
 
 GLOBS = ["password", "*_token", "ssn"]
 PATHS = ["account.owner.email", "items[].cost"]

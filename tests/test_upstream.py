@@ -102,7 +102,7 @@ async def test_transport_failures_become_tool_errors(
 
 def test_every_transport_error_is_mapped(facade: Facade) -> None:
     """Like httpx's own exhaustiveness test: no TransportError escapes unmapped."""
-    from facade.upstream import map_upstream_errors
+    from facade.failures import map_upstream_errors
 
     definition = facade.tools[0]
     subclasses: list[type[httpx.TransportError]] = []

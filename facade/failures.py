@@ -1,0 +1,100 @@
+"""Call time: how a backend call fails, as errors written for the model.
+
+Exceptions raised to the server (all fastmcp `ToolError`s, so their message reaches the
+client even with error details masked):
+
+    UpstreamError            outcome "backend_error": transport failure, status >= 400
+    ├── BackendBusy          outcome "busy": `max_concurrency` calls already in flight
+    ├── BackendUnavailable   outcome "unavailable": the circuit breaker is open
+    ├── RateLimited          outcome "rate_limited": 429/503 with a Retry-After too long
+    └── DeadlineExceeded     outcome "timeout": a timeout, or the call's deadline passed
+
+`map_upstream_errors` is the one place httpx's exceptions are translated, most specific
+first, with a test that every `httpx.TransportError` is covered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import httpx
+from fastmcp.exceptions import ToolError
+
+from facade.tools import ToolDefinition
+
+__all__ = ["BackendBusy", "BackendUnavailable", "DeadlineExceeded", "MissingCredentialError",
+           "RateLimited", "UpstreamError", "hint", "label", "map_upstream_errors"]
+
+_STATUS_HINTS = {
+    400: "the backend rejected the arguments; check them against the tool's schema",
+    401: "the façade's backend credentials were refused; the operator must fix them",
+    403: "the façade is not allowed to do this; the operator must grant access",
+    404: "nothing found; check the identifier",
+    409: "conflict with the current state; read it again before retrying",
+    422: "the backend rejected the arguments; check them against the tool's schema",
+    429: "rate limited by the backend; retry later",
+}
+
+
+class MissingCredentialError(Exception):
+    """An env var named by `backend.auth` is not set (raised when the server starts)."""
+
+
+class UpstreamError(ToolError):
+    outcome = "backend_error"
+
+
+class BackendBusy(UpstreamError):
+    outcome = "busy"
+
+
+class BackendUnavailable(UpstreamError):
+    outcome = "unavailable"
+
+
+class RateLimited(UpstreamError):
+    outcome = "rate_limited"
+
+
+class DeadlineExceeded(UpstreamError):
+    outcome = "timeout"
+
+
+def hint(status: int) -> str:
+    if status in _STATUS_HINTS:
+        return _STATUS_HINTS[status]
+    if status >= 500:
+        return "the backend failed; retry later"
+    return "the request was not accepted"
+
+
+def label(tool: ToolDefinition) -> str:
+    return f"{tool.binding.method} {tool.binding.path}"
+
+
+@contextlib.contextmanager
+def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
+                        ) -> Iterator[None]:
+    """Translate httpx's transport failures into `UpstreamError`s, most specific first."""
+    what = label(tool)
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        kind = type(exc).__name__.removesuffix("Timeout").lower() or "request"
+        seconds = getattr(timeout, kind, None) if isinstance(timeout, httpx.Timeout) \
+            else timeout
+        after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
+        raise DeadlineExceeded(f"The backend did not answer {what} in time ({kind} "
+                               f"timeout{after}); retry later") from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamError(f"The backend for {what} is unreachable; retry later or tell "
+                            "the operator") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise UpstreamError(f"The backend broke the connection during {what}; retry later"
+                            ) from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamError(f"The backend's answer to {what} could not be decoded") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"The request {what} failed in transport "
+                            f"({type(exc).__name__}); retry later") from exc
