@@ -166,8 +166,8 @@ class Upstream:
         try:
             try:
                 response = await self._within_deadline(tool, request)
-            except UpstreamError:
-                success = False
+            except UpstreamError as exc:
+                success = not _backend_fault(exc)
                 raise
             success = response.status < 500 and response.status != 429
             _raise_for_status(tool, response, self._excerpt(response))
@@ -305,6 +305,14 @@ class Upstream:
                                   ensure_ascii=False)
         text = scrub(" ".join(text.split()))
         return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _backend_fault(exc: UpstreamError) -> bool:
+    """Whether a failed call says the backend is unwell (so it counts toward opening the
+    breaker): timeouts, rate limits and transport failures do; an answer that is too big
+    or malformed for this request does not."""
+    return isinstance(exc, (DeadlineExceeded, RateLimited)) or \
+        isinstance(exc.__cause__, httpx.TransportError)
 
 
 def _raise_for_status(tool: ToolDefinition, response: BackendResponse, excerpt: str | None

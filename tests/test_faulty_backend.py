@@ -195,6 +195,21 @@ async def test_the_circuit_breaker_opens_fails_fast_probes_and_recovers(
         assert recorder.breaker == ["open", "half_open", "open", "half_open", "closed"]
 
 
+async def test_answers_too_big_or_malformed_do_not_trip_the_breaker(
+        tmp_path: Path, url: str) -> None:
+    client, recorder = observed(tmp_path, url, retries={"attempts": 0},
+                                max_response_bytes=1024,
+                                circuit_breaker={"failures": 2, "reset_after": 30})
+    async with client:
+        for _ in range(3):
+            assert "is larger than" in error_of(await behave(client, "huge", n=5000))
+            assert "nested deeper" in error_of(await behave(client, "deep", n=100))
+        assert recorder.breaker == []
+        for _ in range(2):
+            await behave(client, "reset")  # the connection breaks: a backend fault
+        assert recorder.breaker == ["open"]
+
+
 def test_half_open_lets_one_probe_through() -> None:
     now = [0.0]
     breaker = CircuitBreaker(1, 10, clock=lambda: now[0])

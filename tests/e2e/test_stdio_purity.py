@@ -59,7 +59,7 @@ def _converse(proc: subprocess.Popen[str], stdin: str, expected: set[int]
 
 def test_stdout_carries_only_json_rpc_whatever_fails(tmp_path: Path, url: str) -> None:
     config = write_facade(tmp_path, url, timeout=1, timeouts={"read": 0.5},
-                          max_response_bytes=4096)
+                          max_response_bytes=4096, circuit_breaker={"failures": 50})
     lines = [
         {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
