@@ -1,7 +1,11 @@
 """The Docker image: its Dockerfile's promises always; the built image where an engine runs.
 
-The image test is skipped only when `docker info` fails, i.e. when no Docker engine is
-reachable from this machine; everything else here runs everywhere."""
+The image tests are skipped when `docker info` fails, i.e. when no Docker engine is
+reachable from this machine; everything else here runs everywhere. With an engine, two
+more conditions are checked, each skipping only the test that needs it: a default
+`bridge` network (published ports; absent under `dockerd --bridge=none`), and host
+networking that shares this machine's 127.0.0.1 (absent on Docker Desktop, rootless or
+remote engines), through which the image calls a backend running in this test process."""
 
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import inventory_backend
 import pytest
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, assert_no_leaks, check_backend_request, check_item, free_port
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 TOKEN = "ci-token-0123456789abcdef0123"
@@ -76,13 +82,20 @@ def _engine() -> str | None:
     return None
 
 
+def _has_bridge() -> bool:
+    """Whether the engine has its default `bridge` network (`dockerd --bridge=none` has not)."""
+    return _docker("network", "inspect", "bridge", timeout=30, check=False).returncode == 0
+
+
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
     reason = _engine()
     if reason is not None:
         pytest.skip(f"no Docker engine on this machine: {reason}")
     tag = f"facade-test:{uuid.uuid4().hex[:8]}"
-    build = _docker("build", "-t", tag, str(ROOT), timeout=900, check=False)
+    # `pip install` in the build needs a network: without the default bridge, the host's.
+    network = [] if _has_bridge() else ["--network", "host"]
+    build = _docker("build", *network, "-t", tag, str(ROOT), timeout=900, check=False)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     yield tag
     _docker("image", "rm", "-f", tag, check=False)
@@ -112,6 +125,9 @@ AUTH_CURATION = """
 @pytest.mark.timeout(900)  # the first test to use `image` also pays for the build
 def test_image_serves_with_auth_health_and_a_graceful_stop(image: str, tmp_path: Path
                                                            ) -> None:
+    if not _has_bridge():
+        pytest.skip("the Docker engine has no default bridge network (dockerd --bridge=none): "
+                    "published ports cannot work")
     curation = tmp_path / "curation.yaml"
     curation.write_text(textwrap.dedent(AUTH_CURATION).lstrip())
     curation.chmod(0o644)
@@ -156,3 +172,68 @@ def test_image_refuses_to_serve_the_open_example_publicly(image: str) -> None:
     assert "refusing to serve on 0.0.0.0 without inbound auth" in run.stderr
     checked = _docker("run", "--rm", image, "facade", "check")
     assert "ok, 4 tool(s)" in checked.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_image_calls_a_backend_on_the_host(image: str, example_env: dict[str, str]) -> None:
+    """A real tool call through the image, with its baked-in curation and artifact, to the
+    example backend listening on this machine's 127.0.0.1 (host networking, so nothing
+    listens beyond loopback: facade on 127.0.0.1 needs no inbound auth)."""
+    backend_port = urlsplit(example_env["INVENTORY_URL"]).port
+    # Exit 3: the container runs but cannot connect; 125: the engine refused host networking.
+    probe = _docker("run", "--rm", "--network", "host", "--no-healthcheck", image, "python",
+                    "-c", "import socket, sys\ntry: socket.create_connection(('127.0.0.1', "
+                    f"{backend_port}), timeout=5).close()\nexcept OSError: sys.exit(3)",
+                    timeout=120, check=False)
+    if probe.returncode in (3, 125):
+        pytest.skip("a --network host container does not reach this machine's 127.0.0.1 "
+                    "(Docker Desktop, rootless or remote engine): " + probe.stderr[-300:])
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    port = free_port()
+    name = f"facade-test-{uuid.uuid4().hex[:8]}"
+    # The image's HEALTHCHECK probes :8000, which on the host network is the host's port.
+    _docker("run", "-d", "--name", name, "--network", "host", "--no-healthcheck",
+            "--read-only", "--tmpfs", "/tmp",
+            "-e", f"INVENTORY_URL={example_env['INVENTORY_URL']}",
+            "-e", f"INVENTORY_TOKEN={example_env['INVENTORY_TOKEN']}",
+            # Named, so a missing or stale artifact says so on stderr.
+            "-e", "FACADE_ARTIFACT=/app/curation.artifact.json",
+            image, "facade", "serve", "--transport", "http", "--host", "127.0.0.1",
+            "--port", str(port))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", trust_env=False, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            running = _docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
+            assert running == "true" and time.monotonic() < deadline, \
+                _docker("logs", name).stderr
+            time.sleep(0.5)
+        seen = inventory_backend.Handler.seen
+        before = len(seen)
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "get_item", "arguments": {"sku": "SKU-1042"}}}
+        called = httpx.post(base + "/mcp", json=body, trust_env=False, timeout=30, headers={
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25"})
+        assert called.status_code == 200, called.text
+        result = called.json()["result"]
+        assert result["isError"] is False, result
+        check_item(result["structuredContent"])
+        assert_no_leaks(called.text)
+        assert len(seen) == before + 1
+        check_backend_request(seen[-1], "/v1/items/SKU-1042", {"expand": ["supplier"]})
+        _docker("stop", "-t", "20", name, timeout=60)
+        assert _docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
+        logs = _docker("logs", name)
+        output = logs.stdout + logs.stderr
+        assert "loading the spec" not in output, output  # it started from the baked artifact
+        assert "facade: stopped" in output
+        assert example_env["INVENTORY_TOKEN"] not in output
+    finally:
+        _docker("rm", "-f", name, check=False)
