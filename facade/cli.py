@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from facade import __version__
-from facade.errors import LoadError
+from facade.errors import LoadError, Problem
 from facade.loader import DEFAULT_CONFIG, load
 from facade.tools import Facade
 
@@ -47,12 +48,13 @@ def _load(config: Path) -> Facade:
     return facade
 
 
-def _server(facade: Facade, observer: Any = None, watch: Path | None = None) -> Any:
+def _server(facade: Facade, observer: Any = None, watch: Path | None = None,
+            transport: Any = None) -> Any:
     from facade.server import build_server
     from facade.upstream import MissingCredentialError
 
     try:
-        return build_server(facade, observer=observer, watch=watch)
+        return build_server(facade, observer=observer, watch=watch, transport=transport)
     except MissingCredentialError as exc:
         _fail(f"{facade.config_file}: {exc}")
 
@@ -65,21 +67,71 @@ def main() -> None:
 
 @main.command()
 @config_option
-def check(config: Path) -> None:
+@click.option("--strict", is_flag=True, help="Treat warnings as errors: exit 1 if any.")
+@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N",
+              help="Exit 1 when tools/list is estimated at more than N tokens (bytes / 4).")
+def check(config: Path, strict: bool, max_tokens: int | None) -> None:
     """Validate the curation against its spec; report every problem at once."""
     from facade.terminal import print_lines
+
+    from facade.drift import drift_lines
 
     # The same lines as `_load` prints, colored only on a terminal.
     try:
         facade = load(config)
     except LoadError as exc:
-        print_lines(sys.stderr, [*exc.format().splitlines(),
+        drift, _ = drift_lines(config)  # with a lock: what changed in the spec since
+        print_lines(sys.stderr, [*exc.format().splitlines(), *drift,
                                  f"{len(exc.problems)} problem(s) found."])
         sys.exit(1)
-    print_lines(sys.stderr, [w.format(facade.config_file) for w in facade.warnings])
+    warnings = [*facade.warnings, *_lint(config, facade)]
+    print_lines(sys.stderr, [w.format(facade.config_file) for w in warnings])
+    drift, breaking = drift_lines(config)
+    print_lines(sys.stderr, drift)
+    if breaking:
+        sys.exit(1)
+    _enforce(facade, len(warnings) if strict else 0, max_tokens)
     names = ", ".join(t.name for t in facade.tools)
     print_lines(sys.stdout, [f"{facade.config_file}: ok, {len(facade.tools)} tool(s) over "
                              f"{facade.spec_file}: {names}"], ok=True)
+
+
+def _lint(config: Path, facade: Facade) -> list[Problem]:
+    """The curator's lint (`facade.curator_lint`) over a façade that loaded."""
+    from facade.curation import parse_curation
+    from facade.curator_lint import lint_curation
+    from facade.yamlsource import read_yaml
+
+    try:
+        doc = read_yaml(config)
+        return lint_curation(facade, parse_curation(doc), doc)
+    except LoadError:  # the file changed since it loaded: the next check will say
+        return []
+
+
+def _enforce(facade: Facade, strict_warnings: int, max_tokens: int | None) -> None:
+    """`check --strict` and `check --max-tokens`: exit 1 when either is exceeded."""
+    failed = False
+    if strict_warnings:
+        click.echo(f"{strict_warnings} warning(s), which --strict treats as errors.", err=True)
+        failed = True
+    if max_tokens is not None:
+        from facade.budget import listing_budget
+
+        budget = listing_budget(facade.tools, tool_listing(facade))
+        size = f"tools/list is ~{budget.tokens:,} tokens ({budget.bytes:,} bytes, estimated " \
+            "as bytes / 4)"
+        if budget.tokens > max_tokens:
+            largest = ", ".join(f"{t.name} ~{t.tokens:,}" for t in budget.largest())
+            click.echo(f"{facade.config_file}: {size}, over --max-tokens {max_tokens:,}; "
+                       f"largest: {largest} (drop tools, or trim results with "
+                       "response.include)", err=True)
+            failed = True
+        else:
+            click.echo(f"{facade.config_file}: {size}, within --max-tokens {max_tokens:,}",
+                       err=True)
+    if failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -106,6 +158,57 @@ def build(config: Path, output: Path | None) -> None:
                f"by {result.files} file digest(s)")
 
 
+@main.command()
+@config_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it [default: beside the curation: curation.yaml -> "
+              "curation.lock.json].")
+def lock(config: Path, output: Path | None) -> None:
+    """Record the spec's digest and each curated operation's shape, for drift checks."""
+    from facade.drift import lock_path, write_lock
+
+    target = output or lock_path(config)
+    try:
+        result = write_lock(config, target)
+    except LoadError as exc:
+        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+    except OSError as exc:
+        _fail(f"{target}: cannot write the lock: {exc.strerror or exc}")
+    click.echo(f"{result.path}: {result.tools} operation(s), spec {result.digest[:19]}… "
+               f"over {result.files} file(s)")
+
+
+@main.command()
+@config_option
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The new version of the spec [default: the curation's spec].")
+@click.option("--lock", "lock_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The lock [default: beside the curation, curation.lock.json].")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+def diff(config: Path, spec_file: Path | None, lock_file: Path | None, as_json: bool) -> None:
+    """Compare the lock with a version of the spec, for the curated operations only.
+
+    Exit codes: 0 no drift, 1 breaking drift, 3 other changes only, 2 nothing could be
+    compared (no lock, unreadable curation or spec).
+    """
+    from facade.drift import EXIT_ERROR, DriftError, compare
+
+    try:
+        report = compare(config, spec_file, lock_file)
+    except LoadError as exc:
+        click.echo(exc.format(), err=True)
+        sys.exit(EXIT_ERROR)
+    except DriftError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_ERROR)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(report.exit_code)
+
+
 def tool_listing(facade: Facade) -> list[dict[str, Any]]:
     """The tools exactly as an MCP client receives them from `tools/list`."""
     from facade.server import CuratedTool
@@ -117,10 +220,15 @@ def tool_listing(facade: Facade) -> list[dict[str, Any]]:
 @main.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the exact tools/list JSON.")
-def tools(config: Path, as_json: bool) -> None:
+@click.option("--budget", is_flag=True, help="Bytes and estimated tokens per tool and in "
+              "total, beside the whole spec exposed uncurated (with --json: as JSON).")
+def tools(config: Path, as_json: bool, budget: bool) -> None:
     """Show the tools an agent will see, and the size of the list."""
     facade = _load(config)
     listing = tool_listing(facade)
+    if budget:
+        _print_budget(config, facade, listing, as_json)
+        return
     text = json.dumps({"tools": listing}, ensure_ascii=False, separators=(",", ":"))
     if as_json:
         click.echo(json.dumps({"tools": listing}, ensure_ascii=False, indent=2))
@@ -144,12 +252,75 @@ def tools(config: Path, as_json: bool) -> None:
           f"{len(text.encode())} bytes; ? marks an optional argument")
 
 
+def _print_budget(config: Path, facade: Facade, listing: list[dict[str, Any]],
+                  as_json: bool) -> None:
+    """`tools --budget`: the curated list's cost, then the uncurated spec's, for scale."""
+    from facade.budget import BYTES_PER_TOKEN, listing_budget, uncurated_budget
+    from facade.terminal import Column, status, table
+
+    curated = listing_budget(facade.tools, listing)
+    if not as_json:
+        rows = [[t.name, t.operation, f"{t.bytes:,}", f"{t.tokens:,}",
+                 f"{100 * t.bytes / curated.bytes:.0f}%"] for t in curated.tools]
+        columns = [Column("tool", wrap=False), Column("HTTP operation"),
+                   Column("bytes", wrap=False, justify="right"),
+                   Column("~tokens", wrap=False, justify="right"),
+                   Column("share", wrap=False, justify="right")]
+        table(sys.stdout, columns, rows, f"{len(curated.tools)} tool(s): tools/list is "
+              f"{curated.bytes:,} bytes, ~{curated.tokens:,} tokens (estimated as bytes / "
+              f"{BYTES_PER_TOKEN})")
+        sys.stdout.flush()
+    try:
+        with status(sys.stderr, f"Building every operation of {facade.spec_file}"):
+            whole = uncurated_budget(config)
+    except LoadError as exc:
+        whole = None
+        click.echo(f"uncurated: cannot build the spec's operations:\n{exc.format()}",
+                   err=True)
+    if as_json:
+        data: dict[str, Any] = {"estimator": f"ceil(bytes / {BYTES_PER_TOKEN})", "curated": {
+            "bytes": curated.bytes, "tokens": curated.tokens,
+            "tools": [{"name": t.name, "operation": t.operation, "bytes": t.bytes,
+                       "tokens": t.tokens} for t in curated.tools]}}
+        if whole is not None:
+            data["uncurated"] = {"operations": whole.operations, "skipped": whole.skipped,
+                                 "bytes": whole.budget.bytes, "tokens": whole.budget.tokens,
+                                 "seconds": round(whole.seconds, 3)}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if whole is None:
+        return
+    share = f"{100 * curated.bytes / whole.budget.bytes:.1f}%" if whole.budget.bytes else "-"
+    built = whole.operations - whole.skipped
+    skipped = f" ({whole.skipped} more cannot be built uncurated)" if whole.skipped else ""
+    click.echo(f"uncurated: {built} operation(s) of {facade.spec_file} as tools would be "
+               f"{whole.budget.bytes:,} bytes, ~{whole.budget.tokens:,} tokens{skipped}")
+    click.echo(f"the curated list is {share} of that (the uncurated build took "
+               f"{whole.seconds:.1f} s)")
+
+
+fixtures_option = click.option(
+    "--fixtures", "fixtures_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="The fixtures folder [default: fixtures/ beside the curation].")
+
+
 @main.command()
 @config_option
 @click.argument("tool")
 @click.option("--args", "args", default="{}", show_default=True, help="Arguments as JSON.")
-def call(config: Path, tool: str, args: str) -> None:
+@click.option("--record", metavar="NAME", help="Also save the backend's answer and the "
+              "result as a contract example, fixtures/TOOL/NAME.json (see `facade test`).")
+@fixtures_option
+def call(config: Path, tool: str, args: str, record: str | None,
+         fixtures_dir: Path | None) -> None:
     """Call one tool through the full pipeline and print the result."""
+    from facade.fixtures import FixtureError, fixture_path
+
+    try:
+        target = fixture_path(config, tool, record, fixtures_dir) if record is not None \
+            else None
+    except FixtureError as exc:
+        raise click.BadParameter(str(exc), param_hint="--record") from None
     try:
         arguments = json.loads(args)
     except json.JSONDecodeError as exc:
@@ -162,8 +333,10 @@ def call(config: Path, tool: str, args: str) -> None:
         from facade.errors import did_you_mean
         hint = did_you_mean(tool, names)
         _fail(f"unknown tool {tool!r}" + (f" ({hint})" if hint else f"; tools: {names}"))
-    server = _server(facade)
-    result = asyncio.run(_call(server, tool, arguments))
+    if target is not None:
+        result = _record(facade, tool, arguments, target)
+    else:
+        result = asyncio.run(_call(_server(facade), tool, arguments))
     if result.is_error:
         _fail("\n".join(getattr(c, "text", "") for c in result.content))
     if result.structured_content is not None:
@@ -177,6 +350,73 @@ async def _call(server: Any, tool: str, arguments: dict[str, Any]) -> Any:
 
     async with Client(server) as client:
         return await client.call_tool(tool, arguments, raise_on_error=False)
+
+
+def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) -> Any:
+    """`call --record`: the call, made through a transport that keeps the answer."""
+    from facade.fixtures import FixtureError, RecordingTransport, recorded_fixture
+    from facade.fixtures import write_fixture
+
+    definition = next(t for t in facade.tools if t.name == tool)
+    transport = RecordingTransport(definition.max_response_bytes or
+                                   facade.backend.max_response_bytes)
+    result = asyncio.run(_call(_server(facade, transport=transport), tool, arguments))
+    operation = f"{definition.binding.method} {definition.binding.path}"
+    try:
+        fixture = recorded_fixture(tool, operation, arguments, transport, result,
+                                   definition.shaper.redact_globs,
+                                   error_bodies=facade.backend.error_excerpt > 0)
+    except FixtureError as exc:
+        _fail(f"{target}: {exc}")
+    try:
+        write_fixture(target, fixture)
+    except OSError as exc:
+        _fail(f"{target}: cannot write the fixture: {exc.strerror or exc}")
+    click.echo(f"recorded {target} (status {fixture.status}); `facade test` replays it",
+               err=True)
+    return result
+
+
+@main.command(name="test")
+@config_option
+@click.option("--update", is_flag=True, help="Accept the current results as the golden ones.")
+@fixtures_option
+def replay(config: Path, update: bool, fixtures_dir: Path | None) -> None:
+    """Replay the recorded fixtures through the current curation, offline, and compare
+    each result with its golden one. Exit 1 on any difference (unless --update)."""
+    from facade.fixtures import find_fixtures, replay_all, updated, write_fixture
+    from facade.terminal import styled
+
+    paths = find_fixtures(config, fixtures_dir)
+    if not paths:
+        _fail(f"no fixtures under {fixtures_dir or config.parent / 'fixtures'}; record one "
+              "with `facade call TOOL --args JSON --record NAME`")
+    facade = _load(config)
+    replays = replay_all(facade, paths)
+    color = styled(sys.stdout)
+    failed = changed = 0
+    for r in replays:
+        where = os.path.relpath(r.path)
+        if r.problem is not None:
+            failed += 1
+            click.echo(f"{where}: cannot replay: {r.problem}")
+        elif r.ok:
+            click.echo(f"{where}: ok")
+        elif update:
+            changed += 1
+            write_fixture(r.path, updated(r))
+            click.echo(f"{where}: golden result updated")
+        else:
+            failed += 1
+            click.echo(f"{where}: the result differs from the golden one")
+            for line in r.diff():
+                fg = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1]) if color else None
+                click.echo(click.style("  " + line, fg=fg))
+    counts = [f"{len(replays) - failed - changed} ok"] + \
+        [f"{n} {what}" for n, what in ((changed, "updated"), (failed, "failed")) if n]
+    click.echo(f"{len(replays)} fixture(s): " + ", ".join(counts))
+    if failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -243,6 +483,47 @@ def init(spec_arg: str, output: Path, force: bool) -> None:
         _fail(exc.format())
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}: uncomment a few tools, then run `facade check`", err=True)
+    _write_schema(output.parent / SCHEMA_FILE, force)
+
+
+# The starter curation's first line points here, relative to itself:
+# `# yaml-language-server: $schema=./schema/curation.schema.json`.
+SCHEMA_FILE = Path("schema") / "curation.schema.json"
+
+
+def schema_text() -> str:
+    """The JSON Schema of curation.yaml, as committed in `schema/curation.schema.json`."""
+    from facade.curation import Curation
+
+    return json.dumps(Curation.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _write_schema(target: Path, force: bool) -> None:
+    """`init`: the schema beside the starter, for completion in editors (README)."""
+    text = schema_text()
+    if target.is_file() and target.read_text(encoding="utf-8") == text:
+        return
+    if target.exists() and not force:
+        click.echo(f"kept {target}, which is not this facade's schema; `facade schema -o "
+                   f"{target}` replaces it", err=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}: completion and checks for curation.yaml in editors",
+               err=True)
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it here instead of printing it.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of curation.yaml (for editor completion)."""
+    if output is None:
+        click.echo(schema_text(), nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(schema_text(), encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
 
 
 def _download_spec(url: str, output: Path, force: bool) -> Path:

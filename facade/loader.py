@@ -146,6 +146,7 @@ class _Loader:
             if built is not None:
                 tools.append(built)
         resources = self._resources(spec)
+        self.warnings += spec.conversion_warnings()  # Swagger 2.0 constructs 3.0 lacks
         warnings = tuple(self.warnings[before:])
         del self.warnings[before:]
         title = (spec.data.get("info") or {}).get("title")

@@ -83,10 +83,12 @@ def _unescape(token: str) -> str:
 class RefResolver:
     """Resolves `$ref` strings relative to the file they appear in."""
 
-    def __init__(self, root_file: Path, root: Any, *, display: str) -> None:
+    def __init__(self, root_file: Path, root: Any, *, display: str,
+                 documents: dict[Path, Any] | None = None) -> None:
         self.root_file = root_file.resolve()
         self.display = display
-        self._docs: dict[Path, Any] = {self.root_file: root}
+        # `documents`: other files already read (and converted, for Swagger 2.0).
+        self._docs: dict[Path, Any] = {self.root_file: root, **(documents or {})}
         # Stripe-sized specs resolve the same few hundred refs tens of thousands of times.
         self._resolved: dict[tuple[str, Path], tuple[Any, Path, str]] = {}
 

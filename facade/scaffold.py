@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from facade.spec import load_spec
-from facade.tools import tool_name_for
+from facade.tools import tool_name_for, unique_tool_name
 
 __all__ = ["FetchError", "fetch_spec", "public_url", "spec_filename", "starter_curation"]
 
@@ -126,10 +126,7 @@ def starter_curation(spec_path: Path, output: Path) -> str:
     for ref in refs:
         raw = spec.data["paths"][ref.path].get(ref.method.lower(), {})
         summary = raw.get("summary") if isinstance(raw, dict) else None
-        name = tool_name_for(ref.operation_id, ref.method, ref.path)
-        base, n = name, 2
-        while name in seen:
-            name, n = f"{base}_{n}"[:64], n + 1
+        name = unique_tool_name(tool_name_for(ref.operation_id, ref.method, ref.path), seen)
         seen.add(name)
         key = ref.operation_id or ref.label
         note = "" if ref.method in ("GET", "HEAD") else "  # writes: needs read_only: false"

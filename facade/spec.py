@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from facade.errors import SpecError, did_you_mean
+from facade.errors import Problem, SpecError, did_you_mean
 from facade.refs import RefResolver, read_document
+from facade.swagger2 import Conversion, convert
 
 __all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "load_spec"]
 
@@ -92,14 +93,20 @@ _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie
 
 
 class OpenAPIDocument:
-    """An indexed OpenAPI 3.0/3.1 document."""
+    """An indexed OpenAPI 3.0/3.1 document (Swagger 2.0 is converted to 3.0 first)."""
 
     def __init__(self, file: Path, data: Any, *, display: str) -> None:
         self.file = file.resolve()
         self.display = display
+        self.converted: Conversion | None = None  # from Swagger 2.0
+        self._curated: set[str] = set()
+        files: dict[Path, Any] = {}
+        if isinstance(data, dict) and "swagger" in data:
+            self.converted = convert(self.file, data, display=display)
+            data, files = self.converted.document, self.converted.files
         self.data = data
         self.version = _version(data, display)
-        self.resolver = RefResolver(file, data, display=display)
+        self.resolver = RefResolver(file, data, display=display, documents=files)
         self.by_label: dict[str, OperationRef] = {}
         self.by_id: dict[str, list[OperationRef]] = {}
         # Operations that are themselves `$ref`s to other files: their operationId is
@@ -161,6 +168,10 @@ class OpenAPIDocument:
 
     def operation(self, ref: OperationRef) -> Operation:
         """Resolve one operation; raise `SpecError` (with its JSON pointer) when malformed."""
+        self._curated.add(ref.label)
+        error = self.converted.error(ref.label) if self.converted else None
+        if error is not None:
+            raise error
         item, item_base = self._deref(self.data["paths"][ref.path], self.file)
         raw, base = self._deref(item[ref.method.lower()], item_base)
         params = self._parameters(item, item_base, raw, base, ref)
@@ -175,6 +186,10 @@ class OpenAPIDocument:
             response=self._response(raw, base),
             deprecated=bool(raw.get("deprecated", False)),
         )
+
+    def conversion_warnings(self) -> list[Problem]:
+        """What a Swagger 2.0 conversion lost in operations not resolved so far."""
+        return self.converted.warnings(self._curated) if self.converted else []
 
     def _deref(self, value: Any, base: Path) -> tuple[Any, Path]:
         if isinstance(value, dict) and isinstance(value.get("$ref"), str):
@@ -293,10 +308,6 @@ def _pick_media_type(content: dict[str, Any]) -> str:
 def _version(data: Any, display: str) -> str:
     if not isinstance(data, dict):
         raise SpecError(display, "not an OpenAPI document: the top level must be a mapping")
-    if "swagger" in data:
-        raise SpecError(display, f"Swagger {data['swagger']} documents are not supported; "
-                        "facade reads OpenAPI 3.0 and 3.1",
-                        hint="convert it to OpenAPI 3 first (e.g. with swagger2openapi)")
     version = str(data.get("openapi", ""))
     if version.startswith("3.0"):
         return "3.0"

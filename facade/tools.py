@@ -8,6 +8,7 @@ at call time looks at the spec or the curation again.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from facade.shaping import Shaper
 
 __all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "PromptDefinition",
            "ResourceDefinition", "ToolDefinition",
-           "annotations_for", "tool_name_for"]
+           "annotations_for", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -39,6 +40,19 @@ def tool_name_for(operation_id: str | None, method: str, path: str) -> str:
     if not name or not name[0].isalpha():
         name = f"op_{name}"
     return name[:64].rstrip("_")
+
+
+def unique_tool_name(name: str, taken: Container[str]) -> str:
+    """`name`, or `name_2`, `name_3`… (cut to stay within 64 characters) when taken.
+
+    >>> unique_tool_name("get_item", {"get_item"})
+    'get_item_2'
+    """
+    candidate, n = name, 2
+    while candidate in taken:
+        suffix = f"_{n}"
+        candidate, n = name[:64 - len(suffix)].rstrip("_") + suffix, n + 1
+    return candidate
 
 
 def annotations_for(method: str, read_only: bool) -> dict[str, Any]:

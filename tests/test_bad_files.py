@@ -123,8 +123,16 @@ SPEC_CASES = {
                                "      responses: {'200': {description: ok}}\n", "spec.yaml",
                                "operationId 'getA' is used by 2 operations (GET /a, GET /b) "
                                "(name the operation as 'METHOD /path')"),
-    "swagger-2": ("swagger: '2.0'\ninfo: {title: x, version: '1'}\npaths: {}\n", "spec.yaml",
-                  "Swagger 2.0 documents are not supported"),
+    "swagger-1.2": ("swagger: '1.2'\ninfo: {title: x, version: '1'}\npaths: {}\n", "spec.yaml",
+                    "spec.yaml: #/swagger: Swagger 1.2 documents are not supported; facade "
+                    "reads Swagger 2.0, OpenAPI 3.0 and 3.1"),
+    "swagger-2-file-upload": ("swagger: '2.0'\ninfo: {title: x, version: '1'}\npaths:\n  /a:\n"
+                              "    get:\n      operationId: getA\n      parameters:\n"
+                              "        - {name: f, in: formData, type: file}\n"
+                              "      responses: {200: {description: ok}}\n", "spec.yaml",
+                              "spec.yaml: #/paths/~1a/get/parameters/0 formData parameter 'f' is a file "
+                              "upload; facade sends form fields as text and cannot upload "
+                              "files"),
     "not-a-mapping": ("- 1\n- 2\n", "spec.yaml", "spec.yaml"),
 }
 

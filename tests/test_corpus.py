@@ -2,8 +2,9 @@
 
 The corpus (`../shared/specs-corpus`, see its MANIFEST.md) holds OpenAPI documents nobody
 on this project wrote: Stripe, GitHub, Twilio, DigitalOcean's multi-file spec, Swagger 2.0
-examples, webhook-only documents and the OAS schema's known-invalid test fixtures. The
-entries are read from the MANIFEST table, so a document added there is tested here too.
+examples (converted to OpenAPI 3.0 as they load), webhook-only documents and the OAS
+schema's known-invalid test fixtures. The entries are read from the MANIFEST table, so a
+document added there is tested here too.
 
 For each entry the expected outcome is explicit: an entry not listed in `EXPECTED` must
 build tools, and the others must be refused with the message given for their category.
@@ -24,7 +25,7 @@ import yaml
 
 import facade
 from facade.cli import tool_listing
-from facade.errors import CurationError, LoadError, SpecError
+from facade.errors import CurationError, LoadError
 from facade.spec import OpenAPIDocument, OperationRef, load_spec
 from facade.tools import Facade, tool_name_for
 
@@ -69,14 +70,15 @@ PARAMS = ENTRIES or [Entry("<the specs corpus is missing>", "", 0, "")]
 
 class Outcome(Enum):
     TOOLS = "builds tools for up to 5 GET operations"
-    SWAGGER_2 = "refused: Swagger 2.0 is not OpenAPI 3"
+    SWAGGER_2 = "Swagger 2.0: converted to OpenAPI 3.0 in memory, builds the tools listed " \
+        "in SWAGGER_2_TOOLS"
     NO_OPERATIONS = "no operations at all: any curated operation is unknown"
     NO_GET = "operations, but no GET: a read-only façade has nothing to serve"
 
 
 # Anything not listed here must build tools.
 EXPECTED: dict[str, Outcome] = {
-    # Swagger 2.0, single and multi-file: refused up front, with a conversion hint.
+    # Swagger 2.0, single and multi-file: converted as they load, then like any other.
     "readmeio__oas-examples@060d4ff/2.0/yaml/petstore.yaml": Outcome.SWAGGER_2,
     "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/yaml/uber.yaml": Outcome.SWAGGER_2,
     "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/json/petstore-expanded.json":
@@ -114,6 +116,28 @@ EXPECTED: dict[str, Outcome] = {
     "readmeio__oas-examples@060d4ff/3.0/yaml/callbacks.yaml": Outcome.NO_GET,
     "OAI__OpenAPI-Specification@fad4c13/examples/v3.0/callback-example.json": Outcome.NO_GET,
     "readmeio__oas-examples@060d4ff/3.0/yaml/form-data.yaml": Outcome.NO_GET,
+}
+
+# What each Swagger 2.0 entry builds: up to 5 GET operations, tool name → operation.
+SWAGGER_2_TOOLS: dict[str, dict[str, str]] = {
+    "readmeio__oas-examples@060d4ff/2.0/yaml/petstore.yaml": {
+        "find_pets_by_status": "findPetsByStatus", "find_pets_by_tags": "findPetsByTags",
+        "get_pet_by_id": "getPetById", "get_inventory": "getInventory",
+        "get_order_by_id": "getOrderById"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/yaml/uber.yaml": {
+        "get_products": "GET /products", "get_estimates_price": "GET /estimates/price",
+        "get_estimates_time": "GET /estimates/time", "get_me": "GET /me",
+        "get_history": "GET /history"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/json/petstore-expanded.json": {
+        "find_pets": "findPets", "find_pet_by_id": "find pet by id"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/json/petstore-separate/spec/swagger.json": {
+        "find_pets": "findPets", "find_pet_by_id": "find pet by id"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/yaml/petstore-with-external-docs.yaml": {
+        "find_pets": "findPets", "find_pet_by_id": "findPetById"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/json/petstore.json": {
+        "list_pets": "listPets", "show_pet_by_id": "showPetById"},
+    "OAI__OpenAPI-Specification@fad4c13/examples/v2.0/yaml/petstore-minimal.yaml": {
+        "get_pets": "GET /pets"},
 }
 
 UNKNOWN_OPERATION = "noSuchOperationAnywhere"
@@ -219,12 +243,11 @@ def test_manifest_special_entries_are_classified() -> None:
 def test_corpus_entry(entry: Entry, tmp_path: Path) -> None:
     assert entry.spec.is_file(), f"{entry.spec} does not exist"
     outcome = EXPECTED.get(entry.path, Outcome.TOOLS)
-    if outcome is Outcome.SWAGGER_2:
-        check_swagger_2(entry, tmp_path)
-        return
     doc = load_spec(entry.spec)
     assert len(doc.by_label) == entry.operations, "the index disagrees with the MANIFEST"
-    if outcome is Outcome.TOOLS:
+    if outcome is Outcome.SWAGGER_2:
+        check_swagger_2(entry, doc, tmp_path)
+    elif outcome is Outcome.TOOLS:
         check_gets(entry, doc, tmp_path)
     elif outcome is Outcome.NO_OPERATIONS:
         check_no_operations(entry, tmp_path)
@@ -239,13 +262,11 @@ def check_gets(entry: Entry, doc: OpenAPIDocument, tmp_path: Path) -> None:
     check_tools(load_or_fail(write_curation(tmp_path, entry.spec, curated)), curated)
 
 
-def check_swagger_2(entry: Entry, tmp_path: Path) -> None:
-    config = write_curation(tmp_path, entry.spec, {"get_anything": "GET /"})
-    with pytest.raises(SpecError) as info:
-        facade.load(config)
-    assert str(info.value) == (
-        f"{entry.spec}: Swagger 2.0 documents are not supported; facade reads OpenAPI 3.0 "
-        "and 3.1 (convert it to OpenAPI 3 first (e.g. with swagger2openapi))")
+def check_swagger_2(entry: Entry, doc: OpenAPIDocument, tmp_path: Path) -> None:
+    assert doc.converted is not None and doc.version == "3.0"
+    curated = curate(doc, get_operations(doc))
+    assert curated == SWAGGER_2_TOOLS[entry.path]
+    check_tools(load_or_fail(write_curation(tmp_path, entry.spec, curated)), curated)
 
 
 def check_no_operations(entry: Entry, tmp_path: Path) -> None:

@@ -102,7 +102,9 @@ def test_downloads_into_specs_and_writes_the_starter(
     assert f'spec: "specs/{saved}"' in text and '"getPet"' in text
     assert err.splitlines() == [
         f"downloaded {server}{path} to {tmp_path / 'specs' / saved} ({len(SPEC)} bytes)",
-        f"wrote {tmp_path / 'curation.yaml'}: uncomment a few tools, then run `facade check`"]
+        f"wrote {tmp_path / 'curation.yaml'}: uncomment a few tools, then run `facade check`",
+        f"wrote {tmp_path / 'schema' / 'curation.schema.json'}: completion and checks for "
+        "curation.yaml in editors"]
 
 
 @pytest.mark.parametrize(("path", "reason"), [

@@ -151,13 +151,30 @@ def test_missing_spec_points_at_the_spec_key(write_curation: Write) -> None:
                                "(`spec` is relative to the curation file)"]
 
 
-def test_swagger_2_is_refused_by_name(write_curation: Write, tmp_path: Path) -> None:
-    (tmp_path / "old.yaml").write_text("swagger: '2.0'\ninfo: {title: x, version: '1'}\n")
+def test_swagger_1_2_is_refused_by_name(write_curation: Write, tmp_path: Path) -> None:
+    (tmp_path / "old.yaml").write_text("swagger: '1.2'\ninfo: {title: x, version: '1'}\n")
     path = write_curation("version: 1\nspec: old.yaml\nbackend: {base_url: "
                           "'http://127.0.0.1:9'}\ntools:\n  a:\n    operation: x\n")
-    with pytest.raises(SpecError, match=r"old\.yaml: Swagger 2\.0 documents are not "
-                       r"supported; facade reads OpenAPI 3\.0 and 3\.1"):
+    with pytest.raises(SpecError, match=r"old\.yaml: #/swagger: Swagger 1\.2 documents are "
+                       r"not supported; facade reads Swagger 2\.0, OpenAPI 3\.0 and 3\.1$"):
         load(path)
+
+
+def test_swagger_2_without_a_3_0_equivalent_is_refused_where_curated(
+        write_curation: Write, tmp_path: Path) -> None:
+    """Swagger 2.0 is converted as it loads; what OpenAPI 3 cannot express is named."""
+    (tmp_path / "old.yaml").write_text(
+        "swagger: '2.0'\ninfo: {title: x, version: '1'}\npaths:\n  /a:\n    get:\n"
+        "      operationId: getA\n      parameters:\n        - {name: q, in: query, "
+        "type: array, items: {type: string}, collectionFormat: tsv}\n"
+        "      responses: {200: {description: ok}}\n")
+    path = write_curation("version: 1\nspec: old.yaml\nbackend: {base_url: "
+                          "'http://127.0.0.1:9'}\ntools:\n  a:\n    operation: getA\n")
+    assert _problems(path) == [
+        "curation.yaml:6:16: tools.a.operation: old.yaml: #/paths/~1a/get/parameters/0 "
+        "collectionFormat 'tsv' of query parameter 'q' (tab-separated) has no OpenAPI 3 "
+        "equivalent (use csv, ssv, pipes or multi in the spec, or do not curate this "
+        "operation)"]
 
 
 def test_unset_env_var_in_base_url(write_curation: Write, monkeypatch: pytest.MonkeyPatch

@@ -106,7 +106,8 @@ def test_init_on_a_big_spec_is_quiet_when_not_interactive(tmp_path: Path) -> Non
                        str(tmp_path / "curation.yaml"))
     assert code == 0
     assert err == f"wrote {tmp_path / 'curation.yaml'}: uncomment a few tools, then run " \
-                  "`facade check`\n"
+                  f"`facade check`\nwrote {tmp_path / 'schema' / 'curation.schema.json'}: " \
+                  "completion and checks for curation.yaml in editors\n"
 
 
 def test_init_on_a_big_spec_shows_progress_when_interactive(
