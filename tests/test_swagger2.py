@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -530,32 +529,14 @@ def _replicated(data: dict[str, Any], copies: int) -> dict[str, Any]:
     return out
 
 
-def test_conversion_time(capsys: pytest.CaptureFixture[str]) -> None:
-    """The corpus's biggest 2.0 document, and 250 copies of it (3.4 MB, 5,000 operations)."""
+def test_a_large_document_converts_once_and_whole() -> None:
+    """250 copies of the corpus's biggest 2.0 document (3.4 MB, 5,000 operations) convert
+    in one pass; timing belongs to bench/, this checks the result."""
     data = read_document(BIGGEST_2_0)
-
-    def best_of(doc: dict[str, Any], runs: int = 3) -> float:
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            convert(BIGGEST_2_0, doc, display="x")
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    small = best_of(data)
     big_doc = _replicated(data, 250)
-    size = len(json.dumps(big_doc))
-    big = best_of(big_doc)
-    start = time.perf_counter()
-    json.loads(json.dumps(big_doc))
-    parse = time.perf_counter() - start
-    with capsys.disabled():
-        print(f"\nSwagger 2.0 conversion: {BIGGEST_2_0.name} ({BIGGEST_2_0.stat().st_size:,} "
-              f"bytes) {small * 1000:.2f} ms; 250 copies ({size:,} bytes of JSON, "
-              f"{len(big_doc['paths'])} paths) {big * 1000:.0f} ms (json.loads: "
-              f"{parse * 1000:.0f} ms)")
-    assert small < 0.1
-    assert big < 10 * max(parse, 0.1)  # same order as parsing it; generous for slow CI
+    document = convert(BIGGEST_2_0, big_doc, display="x").document
+    assert len(document["paths"]) == len(big_doc["paths"])
+    assert document["openapi"].startswith("3.0")
 
 
 # -- end to end ---------------------------------------------------------------------------

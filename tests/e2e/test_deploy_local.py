@@ -227,7 +227,9 @@ def test_idle_sigterm_stops_at_once(start_facade: Start, backend_url: str) -> No
     proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert proc.wait(10) == 0
-    assert time.monotonic() - started < 2
+    # Nothing in flight: it must not sit out the 20 s grace period (half of it is ample
+    # slack for a loaded machine; this is about behaviour, not speed).
+    assert time.monotonic() - started < 10
 
 
 def test_no_public_bind_without_auth(tmp_path: Path, backend_url: str) -> None:
