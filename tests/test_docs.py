@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from pydantic import BaseModel
 
 from facade.cli import main
@@ -50,3 +52,14 @@ def test_committed_json_schema_is_current() -> None:
 
     path = Path(__file__).resolve().parent.parent / "schema" / "curation.schema.json"
     assert json.loads(path.read_text()) == Curation.model_json_schema()
+
+
+def test_the_readme_shows_the_current_tools_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `facade tools` example in the README is the command's real output."""
+    for name, value in {"INVENTORY_URL": "http://127.0.0.1:9/v1", "INVENTORY_TOKEN": "x",
+                        "FACADE_ARTIFACT": "off"}.items():
+        monkeypatch.setenv(name, value)
+    root = Path(__file__).resolve().parent.parent
+    result = CliRunner().invoke(main, ["tools", "--config", str(root / "curation.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "```text\n" + result.stdout + "```" in README
