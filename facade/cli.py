@@ -34,13 +34,18 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _fail_load(exc: LoadError) -> NoReturn:
+    """Every problem, one per line, then their count: what `check` prints."""
+    _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+
+
 def _load(config: Path) -> Facade:
     from facade.artifact import artifact_path, load_fast
 
     try:
         facade, why = load_fast(config, artifact=artifact_path(config))
     except LoadError as exc:
-        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+        _fail_load(exc)
     if why:
         click.echo(why, err=True)
     for warning in facade.warnings:
@@ -149,7 +154,7 @@ def build(config: Path, output: Path | None) -> None:
     try:
         result = build_artifact(config, target)
     except LoadError as exc:
-        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+        _fail_load(exc)
     except OSError as exc:
         _fail(f"{target}: cannot write the artifact: {exc.strerror or exc}")
     for warning in result.facade.warnings:
@@ -171,7 +176,7 @@ def lock(config: Path, output: Path | None) -> None:
     try:
         result = write_lock(config, target)
     except LoadError as exc:
-        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+        _fail_load(exc)
     except OSError as exc:
         _fail(f"{target}: cannot write the lock: {exc.strerror or exc}")
     click.echo(f"{result.path}: {result.tools} operation(s), spec {result.digest[:19]}… "
@@ -574,7 +579,7 @@ def install(config: Path, host: str, name: str | None, dry_run: bool, config_fil
     try:
         req = requirements(config)
     except LoadError as exc:
-        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+        _fail_load(exc)
     target = HOSTS[host]
     name = name or req.slug
     path = (config_file or target.default_path()).absolute()
@@ -621,7 +626,7 @@ def manifest(config: Path, name: str | None, package: str, description: str | No
     try:
         req = requirements(config)
     except LoadError as exc:
-        _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
+        _fail_load(exc)
     data = server_json(req, name=name, package=package, description=description,
                        remote=remote, remote_bearer=remote_bearer)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
