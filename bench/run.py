@@ -1,7 +1,7 @@
 """facade benchmarks, measured side by side with the alternatives in one run.
 
-    python bench/run.py                       # everything (several minutes)
-    python bench/run.py --quick               # fewer repeats and calls (about a minute)
+    python bench/run.py                       # everything (about 20 minutes on 2 cores)
+    python bench/run.py --quick               # fewer repeats and calls (about 5 minutes)
     python bench/run.py --sections cold,warm --specs stripe,github
 
 See bench/README.md for what each section measures. Only 127.0.0.1 is used.

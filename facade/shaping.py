@@ -12,6 +12,7 @@ both the result and the schema the client sees.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = ["PathTree", "Shaper", "parse_path"]
 
 PathTree = dict[str, "PathTree | bool"]
+_MEMO_SIZE = 4096  # distinct keys remembered per tool; beyond that, matched each time
 
 
 def parse_path(path: str) -> list[str]:
@@ -72,9 +74,22 @@ class Shaper:
             max_items=max_items,
         )
 
+    def __post_init__(self) -> None:
+        # Per call, every key of a result is tested against the globs: one compiled regex,
+        # and a bounded memo, since the same keys come back in every item of a list.
+        pattern = "|".join(fnmatch.translate(g) for g in self.redact_globs)
+        object.__setattr__(self, "_globs", re.compile(pattern) if pattern else None)
+        object.__setattr__(self, "_memo", {})
+
     def _redacted(self, key: str) -> bool:
-        lowered = key.lower()
-        return any(fnmatch.fnmatchcase(lowered, g) for g in self.redact_globs)
+        memo: dict[str, bool] = self._memo  # type: ignore[attr-defined]
+        found = memo.get(key)
+        if found is None:
+            globs: re.Pattern[str] | None = self._globs  # type: ignore[attr-defined]
+            found = globs is not None and globs.match(key.lower()) is not None
+            if len(memo) < _MEMO_SIZE:
+                memo[key] = found
+        return found
 
     # -- data -------------------------------------------------------------------------
 
@@ -85,21 +100,28 @@ class Shaper:
         return self._walk(value, self.redact_paths, "", truncated)
 
     def _walk(self, value: Any, paths: PathTree | bool, where: str, notes: list[str]) -> Any:
+        # `where` names the place for truncation notes: only built when arrays can be cut.
+        track = self.max_items is not None
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                sub = paths.get(str(key).lower(), {}) if isinstance(paths, dict) and paths \
-                    else {}
-                if sub is True or self._redacted(str(key)):
+                name = key if isinstance(key, str) else str(key)
+                sub = paths.get(name.lower(), {}) if isinstance(paths, dict) and paths else {}
+                if sub is True or (self.redact_globs and self._redacted(name)):
                     continue
-                out[key] = self._walk(item, sub, f"{where}.{key}" if where else str(key), notes)
+                if not sub and not self.redact_globs and not track:
+                    out[key] = item  # nothing below can change
+                    continue
+                out[key] = self._walk(item, sub, (f"{where}.{name}" if where else name)
+                                      if track else "", notes)
             return out
         if isinstance(value, list):
             if self.max_items is not None and len(value) > self.max_items:
                 notes.append(f"{where or 'result'}: {len(value)} items, showing the first "
                              f"{self.max_items}")
                 value = value[: self.max_items]
-            return [self._walk(item, paths, f"{where}[]", notes) for item in value]
+            return [self._walk(item, paths, f"{where}[]" if track else "", notes)
+                    for item in value]
         return value
 
     # -- schemas ------------------------------------------------------------------------
