@@ -95,10 +95,28 @@ def check(config: Path, strict: bool, max_tokens: int | None) -> None:
     print_lines(sys.stderr, drift)
     if breaking:
         sys.exit(1)
+    _check_schemas(facade)
     _enforce(facade, len(warnings) if strict else 0, max_tokens)
     names = ", ".join(t.name for t in facade.tools)
     print_lines(sys.stdout, [f"{facade.config_file}: ok, {len(facade.tools)} tool(s) over "
                              f"{facade.spec_file}: {names}"], ok=True)
+
+
+def _check_schemas(facade: Facade) -> None:
+    """The generated schemas are valid JSON Schema 2020-12. Checked here, not at every
+    start; a failure is a facade bug, reported as one line rather than a traceback."""
+    import jsonschema
+
+    tools = [*facade.tools, *(r.tool for r in facade.resources)]
+    for tool in tools:
+        for kind, schema in (("input", tool.input_schema), ("output", tool.output_schema)):
+            if schema is None:
+                continue
+            try:
+                jsonschema.Draft202012Validator.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                _fail(f"{facade.config_file}: tools.{tool.name}: facade built an invalid "
+                      f"{kind} schema ({exc.message}); please report this with the spec")
 
 
 def _lint(config: Path, facade: Facade) -> list[Problem]:
