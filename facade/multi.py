@@ -1,0 +1,161 @@
+"""Load time for multi-API curations (`apis:`): each API loaded alone, then merged.
+
+Each API is loaded by the single-API `_Loader` through a `ScopedDocument`, a view of the
+curation whose positions and paths are prefixed with `("apis", name)`, so every message
+keeps the exact file:line:col it has in a single-API curation. The merged `Facade` holds
+every API's backend; each tool records its API. Final names are checked for collisions
+across APIs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facade.curation import TOOL_NAME_PATTERN, MultiCuration, ServerInfo
+from facade.errors import CurationError, PathPart, Problem
+from facade.extras import build_prompts
+from facade.serving import serve_settings
+from facade.tools import BackendSettings, Facade, ResourceDefinition, ToolDefinition
+from facade.yamlsource import YAMLDocument
+
+if TYPE_CHECKING:
+    from facade.loader import Compiled
+
+__all__ = ["ScopedDocument", "compile_multi"]
+
+_TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
+
+
+class ScopedDocument(YAMLDocument):
+    """The part of a curation under `prefix`, addressed with paths relative to it."""
+
+    def __init__(self, doc: YAMLDocument, prefix: tuple[PathPart, ...]) -> None:
+        super().__init__(doc.file, doc.data, doc.values, doc.keys)
+        self.prefix = prefix
+
+    def problem(
+        self, path: tuple[PathPart, ...], message: str, *, hint: str | None = None,
+        key: bool = False, severity: str = "error",
+    ) -> Problem:
+        return super().problem((*self.prefix, *path), message, hint=hint, key=key,
+                               severity=severity)
+
+
+def final_name(namespace: str | None, name: str) -> str:
+    """A tool or resource name as clients see it: `<namespace>_<name>`, or `name`."""
+    return f"{namespace}_{name}" if namespace else name
+
+
+class _Names:
+    """Final names already taken, with where each was declared, to report collisions."""
+
+    def __init__(self, doc: YAMLDocument, what: str, problems: list[Problem]) -> None:
+        self.doc, self.what, self.problems = doc, what, problems
+        self.seen: dict[str, tuple[PathPart, ...]] = {}
+
+    def claim(self, name: str, at: tuple[PathPart, ...]) -> bool:
+        first = self.seen.get(name)
+        if first is None:
+            self.seen[name] = at
+            return True
+        pos = self.doc.locate(first, key=True)
+        where = ".".join(map(str, first)) + (f" (line {pos[0]})" if pos else "")
+        self.problems.append(self.doc.problem(
+            at, f"{self.what} {name!r} is also declared at {where}", key=True,
+            hint="set `namespace` on one of the APIs, or rename one of them"))
+        return False
+
+
+def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
+                  environ: dict[str, str]) -> tuple[Facade, Compiled]:
+    """Load every API of `multi` and merge them into one `Facade`."""
+    from facade.loader import Compiled, _Loader, expand_env
+
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    tools: list[ToolDefinition] = []
+    resources: list[ResourceDefinition] = []
+    backends: dict[str, BackendSettings] = {}
+    sources: list[Path] = []
+    titles: list[str] = []
+    tool_names = _Names(doc, "tool", problems)
+    resource_names = _Names(doc, "resource", problems)
+    uris = _Names(doc, "resource URI", problems)
+    for api, ac in multi.apis.items():
+        at: tuple[PathPart, ...] = ("apis", api)
+        loader = _Loader(ScopedDocument(doc, at), ac.as_curation(ServerInfo()), config, environ)
+        try:
+            facade, compiled = loader.run(), loader.compiled
+        except CurationError as exc:
+            problems += [p for p in exc.problems if p.severity == "error"]
+            warnings += [p for p in exc.problems if p.severity != "error"]
+            continue
+        assert compiled is not None
+        backends[api] = facade.backend
+        warnings += facade.warnings
+        sources += [s for s in compiled.sources if s not in sources]
+        titles.append(compiled.name)
+        for tool in facade.tools:
+            name = final_name(ac.namespace, tool.name)
+            where = (*at, "tools", tool.name)
+            if not _TOOL_NAME.match(name):
+                problems.append(doc.problem(where, f"the namespaced name {name!r} is not a "
+                                            "valid tool name", key=True,
+                                            hint="at most 64 characters, snake_case"))
+            elif tool_names.claim(name, where):
+                tools.append(replace(tool, name=name, api=api))
+        for resource in facade.resources:
+            name = final_name(ac.namespace, resource.name)
+            where = (*at, "resources", resource.name)
+            if resource_names.claim(name, where) and uris.claim(resource.uri, (*where, "uri")):
+                resources.append(replace(resource, name=name, tool=replace(
+                    resource.tool, name=name, api=api)))
+
+    def expand(text: str, where: tuple[PathPart, ...]) -> str:
+        value, missing = expand_env(text, environ)
+        problems.extend(doc.problem(where, f"environment variable {name!r} is not set",
+                                    hint=f"export {name}=… or write ${{{name}:-default}}")
+                        for name in missing)
+        return value
+
+    serving = serve_settings(multi.server, expand, problems, doc)
+    # Every declared name, built or not: a tool with problems of its own is not also
+    # reported as unknown by the prompts that name it.
+    declared = [final_name(ac.namespace, name) for ac in multi.apis.values()
+                for name in ac.tools]
+    prompts = build_prompts(doc, multi.prompts, declared, problems, warnings)
+    if problems:
+        raise CurationError(doc.file, [*problems, *warnings])
+    name = multi.server.name or " + ".join(titles)
+    first = next(iter(backends.values()))
+    facade = Facade(
+        name=name, instructions=multi.server.instructions,
+        read_only=all(ac.read_only for ac in multi.apis.values()), backend=first,
+        tools=tuple(tools), config_file=doc.file,
+        spec_file=", ".join(_spec_files(multi, config)),
+        warnings=tuple(warnings), serving=serving, resources=tuple(resources),
+        prompts=prompts, backends=backends)
+    return facade, Compiled(name, tuple(tools), (), tuple(sources), tuple(resources))
+
+
+def _spec_files(multi: MultiCuration, config: Path) -> list[str]:
+    return [os.path.relpath(config.parent / ac.spec) if not Path(ac.spec).is_absolute()
+            else ac.spec for ac in multi.apis.values()]
+
+
+def lint_multi(facade: Facade, multi: MultiCuration, doc: YAMLDocument) -> list[Problem]:
+    """The curator's lint (`facade.curator_lint`), API by API, positioned under `apis.`."""
+    from facade.curator_lint import lint_curation
+
+    warnings: list[Problem] = []
+    for api, ac in multi.apis.items():
+        prefix = f"{ac.namespace}_" if ac.namespace else ""
+        own = tuple(replace(t, name=t.name.removeprefix(prefix)) for t in facade.tools
+                    if t.api == api)
+        warnings += lint_curation(replace(facade, tools=own), ac.as_curation(ServerInfo()),
+                                  ScopedDocument(doc, ("apis", api)))
+    return warnings
