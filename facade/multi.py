@@ -102,16 +102,13 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         for tool in facade.tools:
             name = final_name(ac.namespace, tool.name)
             where = (*at, "tools", tool.name)
-            if not _TOOL_NAME.match(name):
-                problems.append(doc.problem(where, f"the namespaced name {name!r} is not a "
-                                            "valid tool name", key=True,
-                                            hint="at most 64 characters, snake_case"))
-            elif tool_names.claim(name, where):
+            if _is_valid(doc, name, where, problems) and tool_names.claim(name, where):
                 tools.append(replace(tool, name=name, api=api))
         for resource in facade.resources:
             name = final_name(ac.namespace, resource.name)
             where = (*at, "resources", resource.name)
-            if resource_names.claim(name, where) and uris.claim(resource.uri, (*where, "uri")):
+            if _is_valid(doc, name, where, problems) and resource_names.claim(name, where) \
+                    and uris.claim(resource.uri, (*where, "uri")):
                 resources.append(replace(resource, name=name, tool=replace(
                     resource.tool, name=name, api=api)))
 
@@ -142,6 +139,15 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     return facade, Compiled(name, tuple(tools), (), tuple(sources), tuple(resources))
 
 
+def _is_valid(doc: YAMLDocument, name: str, at: tuple[PathPart, ...],
+              problems: list[Problem]) -> bool:
+    if _TOOL_NAME.match(name):
+        return True
+    problems.append(doc.problem(at, f"the namespaced name {name!r} is over 64 characters",
+                                key=True, hint="shorten the namespace or the name"))
+    return False
+
+
 def _spec_files(multi: MultiCuration, config: Path) -> list[str]:
     return [os.path.relpath(config.parent / ac.spec) if not Path(ac.spec).is_absolute()
             else ac.spec for ac in multi.apis.values()]
@@ -149,13 +155,20 @@ def _spec_files(multi: MultiCuration, config: Path) -> list[str]:
 
 def lint_multi(facade: Facade, multi: MultiCuration, doc: YAMLDocument) -> list[Problem]:
     """The curator's lint (`facade.curator_lint`), API by API, positioned under `apis.`."""
-    from facade.curator_lint import lint_curation
+    from facade.curator_lint import MAX_TOOLS, lint_curation
 
     warnings: list[Problem] = []
+    if len(facade.tools) > MAX_TOOLS:  # each API is linted alone below: count them all here
+        warnings.append(doc.problem(
+            ("apis",), f"{len(facade.tools)} tools: past {MAX_TOOLS}, agents pick the wrong "
+            "tool more often, and every tool is sent with every request", key=True,
+            severity="warning", hint="keep the few tools a task needs; `facade tools "
+            "--budget` shows what each one costs"))
     for api, ac in multi.apis.items():
         prefix = f"{ac.namespace}_" if ac.namespace else ""
         own = tuple(replace(t, name=t.name.removeprefix(prefix)) for t in facade.tools
                     if t.api == api)
-        warnings += lint_curation(replace(facade, tools=own), ac.as_curation(ServerInfo()),
-                                  ScopedDocument(doc, ("apis", api)))
+        found = lint_curation(replace(facade, tools=own), ac.as_curation(ServerInfo()),
+                              ScopedDocument(doc, ("apis", api)))
+        warnings += [w for w in found if w.path != ("apis", api, "tools")]  # counted above
     return warnings

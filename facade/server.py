@@ -32,7 +32,7 @@ from facade.events import CallRecord, Observer, open_call
 from facade.failures import UpstreamError
 from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_data
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
-from facade.upstream import Upstream, resolve_credentials
+from facade.upstream import MissingCredentialError, Upstream, resolve_credentials
 
 __all__ = ["CuratedTool", "Upstreams", "build_server", "build_upstreams"]
 
@@ -213,8 +213,13 @@ def build_upstreams(facade: Facade, *, environ: Mapping[str, str] | None = None,
             for every backend before any client is opened).
     """
     backends = facade.backends or {"": facade.backend}
-    for backend in backends.values():
-        resolve_credentials(backend, os.environ if environ is None else environ)
+    for api, backend in backends.items():
+        try:
+            resolve_credentials(backend, os.environ if environ is None else environ)
+        except MissingCredentialError as exc:
+            if not api:
+                raise
+            raise MissingCredentialError(f"apis.{api}.{exc}") from None
     return {api: Upstream(backend, environ=environ, transport=transport, observer=observer)
             for api, backend in backends.items()}
 

@@ -272,8 +272,10 @@ async def test_a_breaker_opening_on_one_api_leaves_the_other_alone(
 def test_a_missing_credential_of_any_api_is_reported_before_any_client_opens(
         write_curation: Write, env: dict[str, str]) -> None:
     facade = load(write_curation(CURATION), environ=env)
-    with pytest.raises(MissingCredentialError, match="FAULTY_TOKEN"):
+    with pytest.raises(MissingCredentialError) as exc:
         build_upstreams(facade, environ={"INVENTORY_TOKEN": INVENTORY_TOKEN})
+    assert str(exc.value) == ("apis.faulty.backend.auth.bearer_env: environment variable "
+                              "'FAULTY_TOKEN' is not set")
 
 
 # --- the commands ----------------------------------------------------------------------
@@ -391,3 +393,36 @@ def test_contract_examples_record_and_replay_per_api(write_curation: Write,
     assert replayed.stdout.endswith("2 fixture(s): 2 ok\n")
     fixtures = "".join(p.read_text() for p in (path.parent / "fixtures").rglob("*.json"))
     assert FAULTY_TOKEN not in fixtures and INVENTORY_TOKEN not in fixtures
+
+
+def test_a_namespaced_name_over_64_characters_is_an_error(write_curation: Write) -> None:
+    long = "t" * 60
+    path = write_curation(f"""
+        version: 1
+        apis:
+          inventory:
+            namespace: inventory
+            spec: specs/inventory.yaml
+            backend: {{base_url: "http://127.0.0.1:9"}}
+            tools:
+              {long}: {{operation: listItems, params: {{X-Tenant: {{value: acme}}}}}}
+        """)
+    with pytest.raises(CurationError) as exc:
+        load(path)
+    assert _error(exc) == (
+        f"{path}:8:7: apis.inventory.tools.{long}: the namespaced name 'inventory_{long}' "
+        "is over 64 characters (shorten the namespace or the name)")
+
+
+def test_lint_counts_the_tools_of_every_api(write_curation: Write) -> None:
+    def api(name: str) -> str:
+        tools = "".join(f"      {name}_{i}: {{operation: listItems, description: Items "
+                        f"{i}., params: {{X-Tenant: {{value: acme}}}}}}\n" for i in range(8))
+        return (f"  {name}:\n    spec: specs/inventory.yaml\n"
+                f"    backend: {{base_url: 'http://127.0.0.1:9'}}\n    tools:\n{tools}")
+
+    path = write_curation("version: 1\napis:\n" + api("one") + api("two"))
+    checked = CliRunner().invoke(main, ["check", "--config", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.count("tools: past 15") == 1
+    assert f"{path}:2:1: warning: apis: 16 tools: past 15" in checked.output
