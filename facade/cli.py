@@ -163,7 +163,6 @@ def build(config: Path, output: Path | None) -> None:
     target = output or artifact_path(config)
     if target is None:
         raise click.UsageError("FACADE_ARTIFACT is 'off': pass --output PATH")
-    _refuse_multi_api(config, "build")
     try:
         result = build_artifact(config, target)
     except LoadError as exc:

@@ -370,7 +370,8 @@ class APICuration(_Model):
     backend: Backend = Curation.model_fields["backend"]  # type: ignore[assignment]
     read_only: bool = Curation.model_fields["read_only"]  # type: ignore[assignment]
     redact: list[str] = Curation.model_fields["redact"]  # type: ignore[assignment]
-    tools: dict[ToolName, ToolCuration] = Curation.model_fields["tools"]  # type: ignore[assignment]
+    tools: dict[ToolName, ToolCuration] = \
+        Curation.model_fields["tools"]  # type: ignore[assignment]
     resources: dict[ToolName, ResourceCuration] = \
         Curation.model_fields["resources"]  # type: ignore[assignment]
 

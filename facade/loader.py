@@ -82,8 +82,8 @@ def compile_facade(config: str | Path = DEFAULT_CONFIG, *,
     if isinstance(curation, MultiCuration):
         from facade.multi import compile_multi
 
-        # Artifacts hold single-API façades only (`facade build` refuses `apis:`).
-        return compile_multi(doc, curation, Path(config), environ or dict(os.environ))
+        return compile_multi(doc, curation, Path(config), environ or dict(os.environ),
+                             compiled)
     loader = _Loader(doc, curation, Path(config), environ or dict(os.environ))
     facade = loader.run(compiled)
     assert loader.compiled is not None  # run() raised otherwise

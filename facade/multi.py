@@ -71,8 +71,10 @@ class _Names:
 
 
 def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
-                  environ: dict[str, str]) -> tuple[Facade, Compiled]:
-    """Load every API of `multi` and merge them into one `Facade`."""
+                  environ: dict[str, str], stored: Compiled | None = None
+                  ) -> tuple[Facade, Compiled]:
+    """Load every API of `multi` and merge them into one `Facade`; with `stored` (an
+    artifact's merged tools), no spec is read."""
     from facade.loader import Compiled, _Loader, expand_env
 
     problems: list[Problem] = []
@@ -82,6 +84,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     backends: dict[str, BackendSettings] = {}
     sources: list[Path] = []
     titles: list[str] = []
+    spec_warnings: list[Problem] = []  # the part of the warnings an artifact stores
     tool_names = _Names(doc, "tool", problems)
     resource_names = _Names(doc, "resource", problems)
     uris = _Names(doc, "resource URI", problems)
@@ -89,7 +92,8 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         at: tuple[PathPart, ...] = ("apis", api)
         loader = _Loader(ScopedDocument(doc, at), ac.as_curation(ServerInfo()), config, environ)
         try:
-            facade, compiled = loader.run(), loader.compiled
+            facade = loader.run(None if stored is None else _part(stored, api, ac.namespace))
+            compiled = loader.compiled
         except CurationError as exc:
             problems += [p for p in exc.problems if p.severity == "error"]
             warnings += [p for p in exc.problems if p.severity != "error"]
@@ -98,6 +102,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         backends[api] = facade.backend
         warnings += facade.warnings
         sources += [s for s in compiled.sources if s not in sources]
+        spec_warnings += compiled.warnings
         titles.append(compiled.name)
         for tool in facade.tools:
             name = final_name(ac.namespace, tool.name)
@@ -127,7 +132,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     prompts = build_prompts(doc, multi.prompts, declared, problems, warnings)
     if problems:
         raise CurationError(doc.file, [*problems, *warnings])
-    name = multi.server.name or " + ".join(titles)
+    name = stored.name if stored is not None else multi.server.name or " + ".join(titles)
     first = next(iter(backends.values()))
     facade = Facade(
         name=name, instructions=multi.server.instructions,
@@ -136,7 +141,22 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         spec_file=", ".join(_spec_files(multi, config)),
         warnings=tuple(warnings), serving=serving, resources=tuple(resources),
         prompts=prompts, backends=backends)
-    return facade, Compiled(name, tuple(tools), (), tuple(sources), tuple(resources))
+    return facade, Compiled(name, tuple(tools), tuple(spec_warnings), tuple(sources),
+                            tuple(resources))
+
+
+def _part(stored: Compiled, api: str, namespace: str | None) -> Compiled:
+    """One API's share of a merged `Compiled`, with the names as its curation writes them."""
+    prefix = f"{namespace}_" if namespace else ""
+    return type(stored)(
+        stored.name,
+        tuple(replace(t, name=t.name.removeprefix(prefix), api="") for t in stored.tools
+              if t.api == api),
+        tuple(w for w in stored.warnings if w.path[:2] == ("apis", api)),
+        (),
+        tuple(replace(r, name=r.name.removeprefix(prefix), tool=replace(
+            r.tool, name=r.tool.name.removeprefix(prefix), api=""))
+            for r in stored.resources if r.tool.api == api))
 
 
 def _is_valid(doc: YAMLDocument, name: str, at: tuple[PathPart, ...],

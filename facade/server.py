@@ -234,13 +234,14 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
     `observer` receives call events (metrics, audit). The backend credentials are
     registered with `facade.scrub`, and log records are scrubbed of them from here on.
     `auth` checks inbound HTTP requests (`facade.inbound`). `upstream` replaces the backend
-    client built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
-    on it for readiness); a multi-API façade takes a mapping, one `Upstream` per API. With `watch` (the curation file), the server re-reads the
+    clients built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
+    on them for readiness): one `Upstream`, or a mapping of API name to `Upstream`
+    (`build_upstreams`). With `watch` (the curation file), the server re-reads the
     curation and its spec when they change and swaps in a valid new version
     (`facade.reload`).
 
     Raises:
-        MissingCredentialError: an env var named in `backend.auth` is not set.
+        MissingCredentialError: an env var named in a backend's `auth` is not set.
     """
     observer = observer or Observer()
     upstreams: Upstreams

@@ -280,7 +280,7 @@ def test_a_missing_credential_of_any_api_is_reported_before_any_client_opens(
 
 # --- the commands ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["build", "lock", "diff"], ids=["build", "lock", "diff"])
+@pytest.mark.parametrize("command", ["lock", "diff"], ids=["lock", "diff"])
 def test_commands_without_multi_api_support_refuse_in_one_line(
         write_curation: Write, env: dict[str, str], command: str) -> None:
     path = write_curation(CURATION)
@@ -288,6 +288,35 @@ def test_commands_without_multi_api_support_refuse_in_one_line(
     assert result.exit_code == 1
     assert result.output == (f"{path}: `facade {command}` does not support multi-API "
                              "curations (`apis:`) yet\n")
+
+
+async def test_an_artifact_holds_every_api(write_curation: Write, env: dict[str, str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from facade.artifact import artifact_path, load_fast
+
+    path = write_curation(CURATION.replace("      get_item:\n", """      get_item:
+        description: "Get one item.\\u200b"
+""", 1))
+    fresh = load(path, environ=env)
+    built = CliRunner().invoke(main, ["build", "--config", str(path)], env=env)
+    assert built.exit_code == 0, built.output
+    # Keyed by the curation and the 4 spec files of both APIs.
+    assert "3 tool(s)" in built.stdout and "keyed by 5 file digest(s)" in built.stdout
+    target = artifact_path(path, {})
+    assert target is not None and target.is_file()
+    monkeypatch.setattr("facade.loader.load_spec", _no_spec)
+    facade, why = load_fast(path, artifact=target, environ=env)
+    assert why is None
+    assert facade == fresh  # tools, api bindings, backends and warnings alike
+    assert [w.path for w in facade.warnings] == [
+        ("apis", "inventory", "tools", "get_item", "description")]
+    async with Client(build_server(facade, environ=env)) as client:
+        assert not (await client.call_tool("behave", {"mode": "ok"})).is_error
+        assert not (await client.call_tool("inv_get_item", {"sku": "SKU-1042"})).is_error
+
+
+def _no_spec(*args: object) -> None:
+    raise AssertionError("the spec was read although the artifact is current")
 
 
 def test_check_and_tools_work_for_several_apis(write_curation: Write,
