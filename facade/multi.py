@@ -70,6 +70,55 @@ class _Names:
         return False
 
 
+class _Merged:
+    """The APIs loaded so far, merged: final names claimed, problems collected."""
+
+    def __init__(self, doc: YAMLDocument) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.spec_warnings: list[Problem] = []  # the part of the warnings an artifact stores
+        self.tools: list[ToolDefinition] = []
+        self.resources: list[ResourceDefinition] = []
+        self.backends: dict[str, BackendSettings] = {}
+        self.sources: list[Path] = []
+        self.titles: list[str] = []
+        self._tool_names = _Names(doc, "tool", self.problems)
+        self._resource_names = _Names(doc, "resource", self.problems)
+        self._uris = _Names(doc, "resource URI", self.problems)
+
+    def failed(self, exc: CurationError) -> None:
+        self.problems += [p for p in exc.problems if p.severity == "error"]
+        self.warnings += [p for p in exc.problems if p.severity != "error"]
+
+    def add(self, api: str, namespace: str | None, facade: Facade, compiled: Compiled
+            ) -> None:
+        self.backends[api] = facade.backend
+        self.warnings += facade.warnings
+        self.spec_warnings += compiled.warnings
+        self.sources += [s for s in compiled.sources if s not in self.sources]
+        self.titles.append(compiled.name)
+        at: tuple[PathPart, ...] = ("apis", api)
+        for tool in facade.tools:
+            name, where = final_name(namespace, tool.name), (*at, "tools", tool.name)
+            if self._is_valid(name, where) and self._tool_names.claim(name, where):
+                self.tools.append(replace(tool, name=name, api=api))
+        for resource in facade.resources:
+            name, where = final_name(namespace, resource.name), (*at, "resources", resource.name)
+            if self._is_valid(name, where) and self._resource_names.claim(name, where) \
+                    and self._uris.claim(resource.uri, (*where, "uri")):
+                self.resources.append(replace(resource, name=name, tool=replace(
+                    resource.tool, name=name, api=api)))
+
+    def _is_valid(self, name: str, at: tuple[PathPart, ...]) -> bool:
+        if _TOOL_NAME.match(name):
+            return True
+        self.problems.append(self.doc.problem(
+            at, f"the namespaced name {name!r} is over 64 characters", key=True,
+            hint="shorten the namespace or the name"))
+        return False
+
+
 def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
                   environ: dict[str, str], stored: Compiled | None = None
                   ) -> tuple[Facade, Compiled]:
@@ -77,45 +126,18 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     artifact's merged tools), no spec is read."""
     from facade.loader import Compiled, _Loader, expand_env
 
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    tools: list[ToolDefinition] = []
-    resources: list[ResourceDefinition] = []
-    backends: dict[str, BackendSettings] = {}
-    sources: list[Path] = []
-    titles: list[str] = []
-    spec_warnings: list[Problem] = []  # the part of the warnings an artifact stores
-    tool_names = _Names(doc, "tool", problems)
-    resource_names = _Names(doc, "resource", problems)
-    uris = _Names(doc, "resource URI", problems)
+    merged = _Merged(doc)
     for api, ac in multi.apis.items():
-        at: tuple[PathPart, ...] = ("apis", api)
-        loader = _Loader(ScopedDocument(doc, at), ac.as_curation(ServerInfo()), config, environ)
+        loader = _Loader(ScopedDocument(doc, ("apis", api)), ac.as_curation(ServerInfo()),
+                         config, environ)
         try:
             facade = loader.run(None if stored is None else _part(stored, api, ac.namespace))
-            compiled = loader.compiled
         except CurationError as exc:
-            problems += [p for p in exc.problems if p.severity == "error"]
-            warnings += [p for p in exc.problems if p.severity != "error"]
+            merged.failed(exc)
             continue
-        assert compiled is not None
-        backends[api] = facade.backend
-        warnings += facade.warnings
-        sources += [s for s in compiled.sources if s not in sources]
-        spec_warnings += compiled.warnings
-        titles.append(compiled.name)
-        for tool in facade.tools:
-            name = final_name(ac.namespace, tool.name)
-            where = (*at, "tools", tool.name)
-            if _is_valid(doc, name, where, problems) and tool_names.claim(name, where):
-                tools.append(replace(tool, name=name, api=api))
-        for resource in facade.resources:
-            name = final_name(ac.namespace, resource.name)
-            where = (*at, "resources", resource.name)
-            if _is_valid(doc, name, where, problems) and resource_names.claim(name, where) \
-                    and uris.claim(resource.uri, (*where, "uri")):
-                resources.append(replace(resource, name=name, tool=replace(
-                    resource.tool, name=name, api=api)))
+        assert loader.compiled is not None  # run() raised otherwise
+        merged.add(api, ac.namespace, facade, loader.compiled)
+    problems = merged.problems
 
     def expand(text: str, where: tuple[PathPart, ...]) -> str:
         value, missing = expand_env(text, environ)
@@ -129,20 +151,20 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     # reported as unknown by the prompts that name it.
     declared = [final_name(ac.namespace, name) for ac in multi.apis.values()
                 for name in ac.tools]
-    prompts = build_prompts(doc, multi.prompts, declared, problems, warnings)
+    prompts = build_prompts(doc, multi.prompts, declared, problems, merged.warnings)
     if problems:
-        raise CurationError(doc.file, [*problems, *warnings])
-    name = stored.name if stored is not None else multi.server.name or " + ".join(titles)
-    first = next(iter(backends.values()))
+        raise CurationError(doc.file, [*problems, *merged.warnings])
+    name = stored.name if stored is not None else \
+        multi.server.name or " + ".join(merged.titles)
     facade = Facade(
         name=name, instructions=multi.server.instructions,
-        read_only=all(ac.read_only for ac in multi.apis.values()), backend=first,
-        tools=tuple(tools), config_file=doc.file,
-        spec_file=", ".join(_spec_files(multi, config)),
-        warnings=tuple(warnings), serving=serving, resources=tuple(resources),
-        prompts=prompts, backends=backends)
-    return facade, Compiled(name, tuple(tools), tuple(spec_warnings), tuple(sources),
-                            tuple(resources))
+        read_only=all(ac.read_only for ac in multi.apis.values()),
+        backend=next(iter(merged.backends.values())), tools=tuple(merged.tools),
+        config_file=doc.file, spec_file=", ".join(_spec_files(multi, config)),
+        warnings=tuple(merged.warnings), serving=serving, resources=tuple(merged.resources),
+        prompts=prompts, backends=merged.backends)
+    return facade, Compiled(name, tuple(merged.tools), tuple(merged.spec_warnings),
+                            tuple(merged.sources), tuple(merged.resources))
 
 
 def _part(stored: Compiled, api: str, namespace: str | None) -> Compiled:
@@ -157,15 +179,6 @@ def _part(stored: Compiled, api: str, namespace: str | None) -> Compiled:
         tuple(replace(r, name=r.name.removeprefix(prefix), tool=replace(
             r.tool, name=r.tool.name.removeprefix(prefix), api=""))
             for r in stored.resources if r.tool.api == api))
-
-
-def _is_valid(doc: YAMLDocument, name: str, at: tuple[PathPart, ...],
-              problems: list[Problem]) -> bool:
-    if _TOOL_NAME.match(name):
-        return True
-    problems.append(doc.problem(at, f"the namespaced name {name!r} is over 64 characters",
-                                key=True, hint="shorten the namespace or the name"))
-    return False
 
 
 def _spec_files(multi: MultiCuration, config: Path) -> list[str]:
