@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facade.curation import Curation, parse_curation
+from facade.curation import Curation, parse_any_curation
 from facade.errors import LoadError
 from facade.spec import load_spec
 from facade.tools import ToolDefinition, tool_name_for, unique_tool_name
@@ -113,8 +113,17 @@ def uncurated_budget(config: str | Path) -> Uncurated:
         LoadError: the curation's shape or the spec cannot be read.
     """
     config = Path(config)
-    curation = parse_curation(read_yaml(config))
-    return spec_budget(config.parent / curation.spec, config)
+    curation = parse_any_curation(read_yaml(config))
+    if isinstance(curation, Curation):
+        return spec_budget(config.parent / curation.spec, config)
+    # Several APIs: every operation of every spec, as if each API were exposed alone.
+    parts = [spec_budget(config.parent / ac.spec, config) for ac in curation.apis.values()]
+    overhead = _size({"tools": []})
+    return Uncurated(
+        Budget(tuple(c for u in parts for c in u.budget.tools),
+               sum(u.budget.bytes - overhead for u in parts) + overhead),
+        sum(u.operations for u in parts), sum(u.skipped for u in parts),
+        sum(u.seconds for u in parts))
 
 
 def spec_budget(spec_path: Path, config: Path) -> Uncurated:

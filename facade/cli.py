@@ -39,6 +39,19 @@ def _fail_load(exc: LoadError) -> NoReturn:
     _fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
 
 
+def _refuse_multi_api(config: Path, command: str) -> None:
+    """Exit 1 with one line when `config` is a multi-API curation `command` cannot handle."""
+    from facade.yamlsource import read_yaml
+
+    try:
+        data = read_yaml(config).data
+    except LoadError:
+        return  # the command reports it as it always does
+    if isinstance(data, dict) and "apis" in data:
+        _fail(f"{config}: `facade {command}` does not support multi-API curations (`apis:`) "
+              "yet")
+
+
 def _load(config: Path) -> Facade:
     from facade.artifact import artifact_path, load_fast
 
@@ -121,13 +134,17 @@ def _check_schemas(facade: Facade) -> None:
 
 def _lint(config: Path, facade: Facade) -> list[Problem]:
     """The curator's lint (`facade.curator_lint`) over a façade that loaded."""
-    from facade.curation import parse_curation
+    from facade.curation import Curation, parse_any_curation
     from facade.curator_lint import lint_curation
+    from facade.multi import lint_multi
     from facade.yamlsource import read_yaml
 
     try:
         doc = read_yaml(config)
-        return lint_curation(facade, parse_curation(doc), doc)
+        curation = parse_any_curation(doc)
+        if isinstance(curation, Curation):
+            return lint_curation(facade, curation, doc)
+        return lint_multi(facade, curation, doc)
     except LoadError:  # the file changed since it loaded: the next check will say
         return []
 
@@ -191,6 +208,7 @@ def lock(config: Path, output: Path | None) -> None:
     from facade.drift import lock_path, write_lock
 
     target = output or lock_path(config)
+    _refuse_multi_api(config, "lock")
     try:
         result = write_lock(config, target)
     except LoadError as exc:
@@ -216,6 +234,7 @@ def diff(config: Path, spec_file: Path | None, lock_file: Path | None, as_json: 
     """
     from facade.drift import EXIT_ERROR, DriftError, compare
 
+    _refuse_multi_api(config, "diff")
     try:
         report = compare(config, spec_file, lock_file)
     except LoadError as exc:
@@ -381,14 +400,14 @@ def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) 
     from facade.fixtures import write_fixture
 
     definition = next(t for t in facade.tools if t.name == tool)
-    transport = RecordingTransport(definition.max_response_bytes or
-                                   facade.backend.max_response_bytes)
+    backend = facade.backend_for(definition.api)
+    transport = RecordingTransport(definition.max_response_bytes or backend.max_response_bytes)
     result = asyncio.run(_call(_server(facade, transport=transport), tool, arguments))
     operation = f"{definition.binding.method} {definition.binding.path}"
     try:
         fixture = recorded_fixture(tool, operation, arguments, transport, result,
                                    definition.shaper.redact_globs,
-                                   error_bodies=facade.backend.error_excerpt > 0)
+                                   error_bodies=backend.error_excerpt > 0)
     except FixtureError as exc:
         _fail(f"{target}: {exc}")
     try:
@@ -516,9 +535,9 @@ SCHEMA_FILE = Path("schema") / "curation.schema.json"
 
 def schema_text() -> str:
     """The JSON Schema of curation.yaml, as committed in `schema/curation.schema.json`."""
-    from facade.curation import Curation
+    from facade.curation import curation_json_schema
 
-    return json.dumps(Curation.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(curation_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def _write_schema(target: Path, force: bool) -> None:

@@ -12,15 +12,25 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from facade.errors import CurationError, Problem, did_you_mean
 from facade.yamlsource import YAMLDocument
 
 __all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTAuth",
            "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
-           "ResourceCuration", "ResponseCuration", "Retries", "ServerInfo",
-           "StaticTokenAuth", "Timeouts", "ToolCuration", "parse_curation"]
+           "APICuration", "MultiCuration", "ResourceCuration", "ResponseCuration", "Retries",
+           "ServerInfo", "StaticTokenAuth", "Timeouts", "ToolCuration", "curation_json_schema",
+           "parse_any_curation",
+           "parse_curation"]
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -342,8 +352,61 @@ class Curation(_Model):
     )
 
 
+API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+APIName = Annotated[str, Field(pattern=API_NAME_PATTERN)]
+# The keys that describe one API: at the top level of a single-API curation, or under
+# `apis.<name>` of a multi-API one.
+API_KEYS = ("spec", "backend", "read_only", "redact", "tools", "resources")
+
+
+class APICuration(_Model):
+    """One API of a multi-API curation: the single-API keys, plus a `namespace`."""
+
+    namespace: APIName | None = Field(
+        None, description="Prefix of this API's tool and resource names: `<namespace>_<name>`. "
+        "Without it, the names are used as written."
+    )
+    spec: str = Curation.model_fields["spec"]  # type: ignore[assignment]
+    backend: Backend = Curation.model_fields["backend"]  # type: ignore[assignment]
+    read_only: bool = Curation.model_fields["read_only"]  # type: ignore[assignment]
+    redact: list[str] = Curation.model_fields["redact"]  # type: ignore[assignment]
+    tools: dict[ToolName, ToolCuration] = \
+        Curation.model_fields["tools"]  # type: ignore[assignment]
+    resources: dict[ToolName, ResourceCuration] = \
+        Curation.model_fields["resources"]  # type: ignore[assignment]
+
+    def as_curation(self, server: ServerInfo) -> Curation:
+        """This API as a single-API curation (without prompts), for the loader."""
+        fields = {key: getattr(self, key) for key in API_KEYS}
+        return Curation.model_construct(version=1, server=server, prompts={}, **fields)
+
+
+class MultiCuration(_Model):
+    """A curation.yaml serving several APIs, each with its own spec and backend."""
+
+    version: Literal[1] = Field(description="Format version; always 1.")
+    server: ServerInfo = Field(default_factory=ServerInfo, description="MCP server identity.")
+    apis: dict[APIName, APICuration] = Field(
+        min_length=1, description="The APIs behind this façade, keyed by a short name; each "
+        "has its own `spec`, `backend`, `tools`…"
+    )
+    prompts: dict[ToolName, PromptCuration] = Field(
+        default_factory=dict, description="Prompt templates, keyed by prompt name; `tools` "
+        "are final (namespaced) tool names."
+    )
+
+
+def curation_json_schema() -> dict[str, Any]:
+    """The JSON Schema of curation.yaml: a single-API curation, or a multi-API one."""
+    schema: dict[str, Any] = TypeAdapter(Curation | MultiCuration).json_schema()
+    schema["title"] = "curation.yaml"
+    schema["description"] = ("A façade curation: one API at the top level (`spec`, "
+                             "`backend`, `tools`…), or several under `apis:`.")
+    return schema
+
+
 def parse_curation(doc: YAMLDocument) -> Curation:
-    """Validate the shape of a curation document, reporting every problem at once."""
+    """Validate the shape of a single-API curation, reporting every problem at once."""
     if not isinstance(doc.data, dict):
         raise CurationError(doc.file, [doc.problem((), "the top level must be a mapping")])
     try:
@@ -352,17 +415,34 @@ def parse_curation(doc: YAMLDocument) -> Curation:
         raise CurationError(doc.file, [_problem(doc, err) for err in exc.errors()]) from None
 
 
-def _problem(doc: YAMLDocument, err: Any) -> Problem:
+def parse_any_curation(doc: YAMLDocument) -> Curation | MultiCuration:
+    """A single-API curation, or a multi-API one when the document has `apis:`."""
+    if not isinstance(doc.data, dict) or "apis" not in doc.data:
+        return parse_curation(doc)
+    mixed = [key for key in API_KEYS if key in doc.data]
+    if mixed:
+        raise CurationError(doc.file, [doc.problem(
+            (key,), f"{key!r} at the top level cannot be combined with `apis:`", key=True,
+            hint="move it under apis.<name>, or remove `apis:`") for key in mixed])
+    try:
+        return MultiCuration.model_validate(doc.data)
+    except ValidationError as exc:
+        raise CurationError(doc.file, [_problem(doc, err, MultiCuration)
+                                       for err in exc.errors()]) from None
+
+
+def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> Problem:
     loc = tuple(p for p in err["loc"] if p != "[key]")
     kind, message, hint = err["type"], err["msg"], None
     if kind == "extra_forbidden":
-        hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+        hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1], root))
         return doc.problem(loc, f"unknown key {loc[-1]!r}", hint=hint, key=True)
     if kind == "missing":
         return doc.problem(loc, f"missing required key {loc[-1]!r}", key=True)
     if err["loc"][-1:] == ("[key]",):
         message = f"invalid name {loc[-1]!r}: {message.lower()}"
-        hint = "tool names are snake_case: ^[a-z][a-z0-9_]{0,63}$"
+        hint = "API names are snake_case: " + API_NAME_PATTERN if loc[:1] == ("apis",) and \
+            len(loc) == 2 else "tool names are snake_case: ^[a-z][a-z0-9_]{0,63}$"
         return doc.problem(loc, message, hint=hint, key=True)
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
@@ -372,9 +452,9 @@ def _problem(doc: YAMLDocument, err: Any) -> Problem:
     return doc.problem(loc, message, hint=hint)
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[str]:
     """The keys allowed at `loc`, for "did you mean" on an unknown key."""
-    tp: Any = Curation
+    tp: Any = root
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from facade.curation import Curation, ResourceCuration
+from facade.curation import PromptCuration, ResourceCuration
 from facade.errors import Problem, did_you_mean
 from facade.tools import READ_ONLY_METHODS, PromptDefinition, ResourceDefinition, ToolDefinition
 from facade.yamlsource import YAMLDocument
@@ -61,11 +61,12 @@ def check_resource(doc: YAMLDocument, name: str, rc: ResourceCuration, method: s
                               mime_type=rc.mime_type, tool=tool)
 
 
-def build_prompts(doc: YAMLDocument, curation: Curation, problems: list[Problem],
-                  warnings: list[Problem]) -> tuple[PromptDefinition, ...]:
+def build_prompts(doc: YAMLDocument, curated: Mapping[str, PromptCuration], tools: list[str],
+                  problems: list[Problem], warnings: list[Problem]
+                  ) -> tuple[PromptDefinition, ...]:
+    """The curated prompts; each may name any of `tools` (the final tool names)."""
     prompts = []
-    tools = list(curation.tools)
-    for name, pc in curation.prompts.items():
+    for name, pc in curated.items():
         at = ("prompts", name)
         before = len(problems)
         declared = [a.name for a in pc.arguments]

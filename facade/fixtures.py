@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from facade.scrub import MASK, scrub, scrub_data
-from facade.tools import Facade
+from facade.tools import BackendSettings, Facade
 
 __all__ = ["FIXTURE_NAME", "FORMAT", "Fixture", "FixtureError", "RecordingTransport",
            "Replay", "call_tool", "find_fixtures", "fixture_path", "read_fixture",
@@ -310,9 +310,13 @@ async def _replay(facade: Facade, path: Path) -> Replay:
 
     # One attempt (a replayed 503 answers the same every time), a fresh breaker per
     # fixture, and no credentials: nothing leaves the process.
-    backend = dataclasses.replace(facade.backend, auth=None, retry_attempts=0)
-    server = build_server(dataclasses.replace(facade, backend=backend), environ={},
-                          transport=httpx.MockTransport(answer))
+    def offline(backend: BackendSettings) -> BackendSettings:
+        return dataclasses.replace(backend, auth=None, retry_attempts=0)
+
+    server = build_server(dataclasses.replace(
+        facade, backend=offline(facade.backend),
+        backends={api: offline(b) for api, b in facade.backends.items()}),
+        environ={}, transport=httpx.MockTransport(answer))
     result = await call_tool(server, fixture.tool, fixture.arguments)
     return Replay(path, fixture, result_of(result))
 

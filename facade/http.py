@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from facade.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.metrics import CONTENT_TYPE, Metrics
 from facade.observe import observers_for
-from facade.server import build_server
+from facade.server import build_server, build_upstreams
 from facade.serving import ServeSettings
 from facade.tools import Facade
 from facade.upstream import MissingCredentialError, Upstream
@@ -67,16 +67,18 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
     settings = facade.serving
     check_bind(host, settings, allow_unauthenticated)
     metrics = Metrics([t.name for t in facade.tools], backend=facade.backend.base_url)
+    for backend in facade.backends.values():  # each API's breaker has its own series
+        metrics.breaker_changed(backend.base_url, "closed")
     observer = observers_for(facade, metrics)
     try:
-        upstream = Upstream(facade.backend, environ=environ, observer=observer)
+        upstreams = build_upstreams(facade, environ=environ, observer=observer)
         auth = None
         if settings.auth is not None:
             public_url = settings.auth.public_url or public_url_for(host, port)
             auth = build_auth(facade, settings.auth, public_url, environ)
     except (MissingCredentialError, InboundAuthError) as exc:
         raise ServeError(str(exc)) from None
-    server = build_server(facade, observer=observer, auth=auth, upstream=upstream,
+    server = build_server(facade, observer=observer, auth=auth, upstream=upstreams,
                           watch=watch)
     if auth is not None and (watch or any(t.scopes for t in facade.tools)):
         scopes = ToolScopes({t.name: frozenset(t.scopes) for t in facade.tools})
@@ -85,7 +87,7 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
         if reloader is not None:  # a reload brings new tools, with their scopes
             reloader.on_swap.append(lambda new: scopes.update(
                 {t.name: frozenset(t.scopes) for t in new.tools}))
-    lifecycle = Lifecycle(server, upstream, len(facade.tools), settings.shutdown_grace)
+    lifecycle = Lifecycle(server, upstreams, len(facade.tools), settings.shutdown_grace)
     app = http_app(server, lifecycle, metrics, settings)
     say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({_describe(settings)})")
@@ -133,7 +135,7 @@ class Lifecycle:
     """Readiness and draining. `in_flight` counts MCP requests under way."""
 
     server: FastMCP[Any]
-    upstream: Upstream
+    upstream: Upstream | Mapping[str, Upstream]  # one per API of a multi-API façade
     tool_count: int
     grace: float
     clock: Callable[[], float] = time.monotonic
@@ -145,10 +147,14 @@ class Lifecycle:
         reasons = []
         if self.draining_since is not None:
             reasons.append("shutting down")
-        if not self.upstream.is_open_client:
-            reasons.append("backend client closed")
-        if self.upstream.breaker_state == "open":
-            reasons.append("circuit breaker open")
+        upstreams = self.upstream if isinstance(self.upstream, Mapping) \
+            else {"": self.upstream}
+        for api, upstream in upstreams.items():
+            of = f" ({api})" if api else ""
+            if not upstream.is_open_client:
+                reasons.append(f"backend client closed{of}")
+            if upstream.breaker_state == "open":
+                reasons.append(f"circuit breaker open{of}")
         if len(await self.server.list_tools(run_middleware=False)) != self.tool_count:
             reasons.append("tools not registered")
         return reasons

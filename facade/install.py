@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facade.curation import Curation, parse_curation
+from facade.curation import Auth, Curation, MultiCuration, parse_any_curation
 from facade.loader import load
 from facade.tools import Facade
 from facade.yamlsource import read_yaml
@@ -94,6 +94,9 @@ def _strings(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...
 
 def _describe(path: tuple[str, ...]) -> tuple[str, bool]:
     """What a `${VAR}` at `path` is for, and whether it looks like a credential."""
+    if path[:1] == ("apis",) and len(path) > 2:  # a multi-API curation: say which API
+        what, secret = _describe(path[2:])
+        return f"{what.removesuffix('.')} of the {path[1]} API.", secret
     if path == ("backend", "base_url"):
         return "Part of the backend base URL (backend.base_url).", False
     if path[:2] == ("backend", "headers") and len(path) == 3:
@@ -101,29 +104,42 @@ def _describe(path: tuple[str, ...]) -> tuple[str, bool]:
     return f"Used in {'.'.join(path).replace('.[', '[')}.", bool(_SECRET_HEADER.search(path[-1]))
 
 
-def _env_vars(data: dict[str, Any], curation: Curation) -> list[EnvVar]:
-    """Every variable the `backend:` and `server:` settings expand, then the backend's
-    credentials (`backend.auth.*_env`)."""
+_AUTH_LABELS = {
+    "bearer_env": "Bearer token for the backend API",
+    "api_key_env": "API key for the backend, sent as {header}",
+    "basic_user_env": "User name for the backend (HTTP basic auth)",
+    "basic_password_env": "Password for the backend (HTTP basic auth)",
+}
+
+
+def _env_vars(data: dict[str, Any], curation: Curation | MultiCuration) -> list[EnvVar]:
+    """Every variable the `backend:` and `server:` settings expand, then the backends'
+    credentials (`backend.auth.*_env`); every API's, for a multi-API curation."""
+    backends: list[tuple[tuple[str, ...], Auth | None, str]]
+    if isinstance(curation, MultiCuration):
+        backends = [(("apis", api, "backend"), ac.backend.auth, f" ({api} API)")
+                    for api, ac in curation.apis.items()]
+    else:
+        backends = [(("backend",), curation.backend.auth, "")]
     found: dict[str, EnvVar] = {}
-    for section in ("backend", "server"):
-        for path, text in _strings(data.get(section), (section,)):
+    for at in [*(b[0] for b in backends), ("server",)]:
+        section: Any = data
+        for key in at:
+            section = section.get(key) if isinstance(section, dict) else None
+        for path, text in _strings(section, at):
             for match in _VAR.finditer(text):
                 description, secret = _describe(path)
                 found.setdefault(match.group(1), EnvVar(
                     match.group(1), description, secret=secret,
                     required=match.group(2) is None, default=match.group(2)))
-    auth = curation.backend.auth
-    if auth is not None:
-        labels = {
-            "bearer_env": "Bearer token for the backend API.",
-            "api_key_env": f"API key for the backend, sent as {auth.header}.",
-            "basic_user_env": "User name for the backend (HTTP basic auth).",
-            "basic_password_env": "Password for the backend (HTTP basic auth).",
-        }
-        for key, label in labels.items():
+    for _, auth, which in backends:
+        if auth is None:
+            continue
+        for key, label in _AUTH_LABELS.items():
             name = getattr(auth, key)
             if name:
-                found[name] = EnvVar(name, label, secret=True, required=True)
+                found[name] = EnvVar(name, label.format(header=auth.header) + which + ".",
+                                     secret=True, required=True)
     return list(found.values())
 
 
@@ -137,7 +153,7 @@ def requirements(config: str | Path) -> Requirements:
         LoadError: the curation or its spec has problems.
     """
     doc = read_yaml(config)
-    curation = parse_curation(doc)
+    curation = parse_any_curation(doc)
     env = _env_vars(doc.data, curation)
     environ = dict(os.environ)
     for path, text in _strings(doc.data, ()):

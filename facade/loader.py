@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from facade.curation import Curation, ToolCuration, parse_curation
+from facade.curation import Curation, MultiCuration, ToolCuration, parse_any_curation
 from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError, did_you_mean
 from facade.lint import TextFindings, clean_schema, clean_text
 from facade.extras import build_prompts, check_resource
@@ -78,7 +78,12 @@ def compile_facade(config: str | Path = DEFAULT_CONFIG, *,
                    ) -> tuple[Facade, Compiled]:
     """`load`, also returning the spec-derived part, with the spec files it read."""
     doc = read_yaml(config)
-    curation = parse_curation(doc)
+    curation = parse_any_curation(doc)
+    if isinstance(curation, MultiCuration):
+        from facade.multi import compile_multi
+
+        return compile_multi(doc, curation, Path(config), environ or dict(os.environ),
+                             compiled)
     loader = _Loader(doc, curation, Path(config), environ or dict(os.environ))
     facade = loader.run(compiled)
     assert loader.compiled is not None  # run() raised otherwise
@@ -115,7 +120,8 @@ class _Loader:
         if compiled is None:
             compiled = self.compile(path, display)
         self.compiled = compiled
-        prompts = build_prompts(self.doc, self.curation, self.problems, self.warnings)
+        prompts = build_prompts(self.doc, self.curation.prompts, list(self.curation.tools),
+                                self.problems, self.warnings)
         if self.problems:
             found = compiled.warnings if compiled else ()
             raise CurationError(self.doc.file, [*self.problems, *self.warnings, *found])

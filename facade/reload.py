@@ -18,7 +18,7 @@ import contextlib
 import logging
 import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,8 @@ class _Sessions(Middleware):
 
 
 class Reloader:
-    def __init__(self, server: FastMCP[Any], config: Path, facade: Facade, upstream: Upstream,
+    def __init__(self, server: FastMCP[Any], config: Path, facade: Facade,
+                 upstream: Upstream | Mapping[str, Upstream],
                  observer: Observer, *, interval: float = 1.0,
                  say: Callable[[str], None] | None = None) -> None:
         self.server, self.config, self.facade = server, Path(config), facade
@@ -118,11 +119,12 @@ class Reloader:
             return False
         self._files = [self.config, *compiled.sources]
         self._seen = _snapshot(self._files)
-        changed = [key for key in ("backend", "serving")
+        changed = [key for key in ("backend", "backends", "serving")
                    if getattr(new, key) != getattr(self.facade, key)]
         if changed:
-            where = " and ".join({"backend": "backend:", "serving": "server:"}[k]
-                                 for k in changed)
+            where = " and ".join(dict.fromkeys(
+                {"backend": "backend:", "backends": "backend:", "serving": "server:"}[k]
+                for k in changed))
             self._say(f"facade: {name} changed {where} settings, which take effect on a "
                       "restart; still serving the last version")
             return False

@@ -8,6 +8,7 @@ Everything compiled (validators, schemas, shaping rules) is built once, here.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,9 +33,12 @@ from facade.events import CallRecord, Observer, open_call
 from facade.failures import UpstreamError
 from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_data
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
-from facade.upstream import Upstream
+from facade.upstream import MissingCredentialError, Upstream, resolve_credentials
 
-__all__ = ["CuratedTool", "build_server"]
+__all__ = ["CuratedTool", "Upstreams", "build_server", "build_upstreams"]
+
+# The backend clients of a façade by API name (`ToolDefinition.api`); "" for single-API.
+Upstreams = Mapping[str, Upstream]
 
 
 def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
@@ -257,26 +261,55 @@ class CuratedTool(Tool):
         return ToolResult(content=content, structured_content=structured, meta=meta)
 
 
+def build_upstreams(facade: Facade, *, environ: Mapping[str, str] | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    observer: Observer | None = None) -> dict[str, Upstream]:
+    """One `Upstream` per API (own client, credentials, breaker and concurrency limit).
+
+    Raises:
+        MissingCredentialError: an env var named in a backend's `auth` is not set (checked
+            for every backend before any client is opened).
+    """
+    backends = facade.backends or {"": facade.backend}
+    for api, backend in backends.items():
+        try:
+            resolve_credentials(backend, os.environ if environ is None else environ)
+        except MissingCredentialError as exc:
+            if not api:
+                raise
+            raise MissingCredentialError(f"apis.{api}.{exc}") from None
+    return {api: Upstream(backend, environ=environ, transport=transport, observer=observer)
+            for api, backend in backends.items()}
+
+
 def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  observer: Observer | None = None, auth: AuthProvider | None = None,
-                 upstream: Upstream | None = None, watch: Path | None = None) -> FastMCP[Any]:
+                 upstream: Upstream | Upstreams | None = None, watch: Path | None = None
+                 ) -> FastMCP[Any]:
     """A FastMCP server exposing exactly the curated tools of `facade`.
 
     `observer` receives call events (metrics, audit). The backend credentials are
     registered with `facade.scrub`, and log records are scrubbed of them from here on.
     `auth` checks inbound HTTP requests (`facade.inbound`). `upstream` replaces the backend
-    client built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
-    on it for readiness). With `watch` (the curation file), the server re-reads the
+    clients built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
+    on them for readiness): one `Upstream`, or a mapping of API name to `Upstream`
+    (`build_upstreams`). With `watch` (the curation file), the server re-reads the
     curation and its spec when they change and swaps in a valid new version
     (`facade.reload`).
 
     Raises:
-        MissingCredentialError: an env var named in `backend.auth` is not set.
+        MissingCredentialError: an env var named in a backend's `auth` is not set.
     """
     observer = observer or Observer()
-    upstream = upstream or Upstream(facade.backend, environ=environ, transport=transport,
+    upstreams: Upstreams
+    if upstream is None:
+        upstreams = build_upstreams(facade, environ=environ, transport=transport,
                                     observer=observer)
+    elif isinstance(upstream, Upstream):
+        upstreams = {api: upstream for api in (facade.backends or {"": facade.backend})}
+    else:
+        upstreams = upstream
     install_log_scrubber()
 
     reloader: Any = None
@@ -290,7 +323,8 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                 async with reloader.running():
                     yield {}
         finally:
-            await upstream.aclose()
+            for each in upstreams.values():
+                await each.aclose()
 
     server: FastMCP[Any] = FastMCP(
         name=facade.name,
@@ -302,28 +336,36 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
         on_duplicate="error",
         auth=auth,
     )
-    add_components(server, facade, upstream, observer)
+    add_components(server, facade, upstreams, observer)
     if watch is not None:
         from facade.reload import Reloader
 
-        reloader = Reloader(server, watch, facade, upstream, observer)
+        reloader = Reloader(server, watch, facade, upstreams, observer)
         server.facade_reloader = reloader  # type: ignore[attr-defined]
     return server
 
 
-def add_components(server: FastMCP[Any], facade: Facade, upstream: Upstream,
+def add_components(server: FastMCP[Any], facade: Facade, upstream: Upstream | Upstreams,
                    observer: Observer) -> None:
     """Register the curated tools, resources and prompts of `facade` (no awaiting: a
-    reload that removes the old ones and adds these is atomic for every request)."""
+    reload that removes the old ones and adds these is atomic for every request). Each
+    tool is bound to the upstream of its API."""
+    def upstream_for(definition: ToolDefinition) -> Upstream | None:
+        if isinstance(upstream, Upstream):
+            return upstream
+        return upstream.get(definition.api)
+
     for definition in facade.tools:
-        server.add_tool(CuratedTool.from_definition(definition, upstream, observer))
+        server.add_tool(CuratedTool.from_definition(definition, upstream_for(definition),
+                                                    observer))
     if facade.resources or facade.prompts:
         from fastmcp.resources import ResourceTemplate
 
         from facade.server_extras import CuratedPrompt, resource_for
 
         for resource in facade.resources:
-            tool = CuratedTool.from_definition(resource.tool, upstream, observer)
+            tool = CuratedTool.from_definition(resource.tool, upstream_for(resource.tool),
+                                               observer)
             component = resource_for(resource, tool)
             if isinstance(component, ResourceTemplate):
                 server.add_template(component)

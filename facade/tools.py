@@ -113,6 +113,7 @@ class ToolDefinition:
     max_response_bytes: int | None = None  # overrides the backend's cap
     audit_arguments: tuple[str, ...] = ()  # argument values the audit log may record
     scopes: tuple[str, ...] = ()  # inbound token scopes needed to list and call it (HTTP)
+    api: str = ""  # the API it calls, in a multi-API curation (`apis:`); "" for single-API
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,14 @@ class Facade:
     serving: ServeSettings = field(default_factory=ServeSettings)
     resources: tuple[ResourceDefinition, ...] = ()
     prompts: tuple[PromptDefinition, ...] = ()
+    # Multi-API curations: every API's backend by API name (`backend` is the first one).
+    # Empty for a single-API curation.
+    backends: dict[str, BackendSettings] = field(default_factory=dict)
+
+    @property
+    def is_multi_api(self) -> bool:
+        return bool(self.backends)
+
+    def backend_for(self, api: str) -> BackendSettings:
+        """The backend a tool of `api` calls (`ToolDefinition.api`)."""
+        return self.backends[api] if self.backends else self.backend
