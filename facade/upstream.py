@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from facade import __version__
 from facade.bodies import read_capped
 from facade.encoding import EncodedRequest
 from facade.events import CallRecord, Observer, current_call
@@ -97,6 +98,7 @@ def resolve_credentials(backend: BackendSettings, environ: Mapping[str, str]) ->
 
 
 Sleep = Callable[[float], Awaitable[None]]
+_USER_AGENT = f"facade/{__version__}"
 
 
 class Upstream:
@@ -120,7 +122,9 @@ class Upstream:
         self._origin = (base.scheme, base.hostname, base.port)
         self._base_path = base.path
         self._redactor = Shaper.build(None, list(backend.redact), None)
+        self._prefix = backend.base_url + "/"
         self.client = self._open()
+        self._timeouts = self.client.timeout.as_dict()
 
     @property
     def breaker_state(self) -> str:
@@ -184,17 +188,23 @@ class Upstream:
                 headers[name] = value
         if "accept" not in headers:
             headers["Accept"] = "application/json, text/*;q=0.5"
-        headers["Accept-Encoding"] = "gzip, deflate"  # what _read_capped can inflate
+        headers["Accept-Encoding"] = "gzip, deflate"  # what read_capped can inflate
+        headers.setdefault("User-Agent", _USER_AGENT)
         record = current_call.get()
         if record is not None:
             headers["X-Request-Id"] = record.request_id
         if self.client.is_closed:  # the server's lifespan ended and a new one began
             self.client = self._open()
+        if "://" in req.path or req.path.startswith("//"):
+            raise self._outside(tool)
+        # Built here rather than by client.build_request: no cookie jar (a cookie one call
+        # received is never sent with another's), no base-URL merging to redo per call.
         query: list[tuple[str, str | int | float | bool | None]] = list(req.query)
-        request = self.client.build_request(
-            req.method, req.path.lstrip("/"), params=query, headers=headers,
+        request = httpx.Request(
+            req.method, self._prefix + req.path.lstrip("/"), params=query or None,
+            headers=headers,
             json=req.json_body if req.form_body is None and req.has_body else None,
-            data=req.form_body,
+            data=req.form_body, extensions={"timeout": self._timeouts},
         )
         self._check_target(tool, request.url)
         return request
@@ -207,10 +217,12 @@ class Upstream:
         if (url.scheme, url.host, url.port) != self._origin or \
                 not path.startswith(self._base_path) or \
                 any(s in (".", "..") for s in segments):
-            logger.error("refused a request for tool %s outside the backend's base URL",
-                         tool.name)
-            raise UpstreamError(f"Refused to call {label(tool)}: the arguments would send the "
-                                "request outside the configured backend")
+            raise self._outside(tool)
+
+    def _outside(self, tool: ToolDefinition) -> UpstreamError:
+        logger.error("refused a request for tool %s outside the backend's base URL", tool.name)
+        return UpstreamError(f"Refused to call {label(tool)}: the arguments would send the "
+                             "request outside the configured backend")
 
     async def _within_deadline(self, tool: ToolDefinition, request: httpx.Request
                                ) -> BackendResponse:

@@ -72,6 +72,9 @@ class FaultyHandler(BaseHTTPRequestHandler):
     def mode_echo(self, q: dict[str, str], hit: int) -> None:
         self._json(200, {"path": self.path, "headers": dict(self.headers)})
 
+    def mode_setcookie(self, q: dict[str, str], hit: int) -> None:
+        self._json(200, {"ok": True}, **{"Set-Cookie": "session=from-backend; Path=/"})
+
     def mode_slow(self, q: dict[str, str], hit: int) -> None:
         time.sleep(float(q.get("delay", "2")))
         self._json(200, {"ok": True})

@@ -197,3 +197,14 @@ async def test_requests_outside_the_base_url_are_never_sent(tmp_path: Path, url:
         await upstream.send(tool, EncodedRequest(method="GET", path=path))
     assert calls == []
     await upstream.aclose()
+
+
+async def test_a_cookie_one_call_received_is_never_sent_with_another(tmp_path: Path,
+                                                                    url: str) -> None:
+    """The backend client keeps no cookie jar in play: calls stay independent."""
+    async with client_for(tmp_path, url) as client:
+        await client.call_tool("behave", {"mode": "setcookie"})
+        await client.call_tool("behave", {"mode": "echo"})
+    headers = {k.lower(): v for k, v in seen[-1]["headers"].items()}
+    assert "cookie" not in headers
+    assert headers["user-agent"].startswith("facade/")
