@@ -51,13 +51,13 @@ class Flattened:
 class _Flattener:
     def __init__(self, doc: YAMLDocument, tool: str, curation: ToolCuration, op: Operation,
                  converter: SchemaConverter, problems: list[Problem],
-                 warnings: list[Problem]) -> None:
+                 warnings: list[Problem], section: str = "tools") -> None:
         self.doc, self.tool, self.curation, self.op = doc, tool, curation, op
         self.converter = converter
         self.problems, self.warnings = problems, warnings
         self.out = Flattened()
         self.used: set[str] = set()
-        self.section = "tools"  # where the operation sits in the curation, for positions
+        self.section = section  # where the operation sits in the curation, for positions
 
     def at(self, *path: str | int) -> tuple[str | int, ...]:
         return (self.section, self.tool, *path)
@@ -252,9 +252,7 @@ def flatten(doc: YAMLDocument, tool: str, curation: ToolCuration, op: Operation,
             warnings: list[Problem], section: str = "tools") -> Flattened:
     """Build the flat arguments of one tool, appending any problems found. `section` is
     where it sits in the curation (`tools` or `resources`), for positions."""
-    flattener = _Flattener(doc, tool, curation, op, converter, problems, warnings)
-    flattener.section = section
-    return flattener.run()
+    return _Flattener(doc, tool, curation, op, converter, problems, warnings, section).run()
 
 
 def path_variables(template: str) -> list[str]:

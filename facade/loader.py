@@ -14,10 +14,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from facade.curation import Curation, MultiCuration, ToolCuration, parse_any_curation
-from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError, did_you_mean
-from facade.lint import TextFindings, clean_schema, clean_text
+from facade.errors import (
+    CurationError,
+    LoadError,
+    PathPart,
+    Problem,
+    SpecError,
+    did_you_mean,
+)
 from facade.extras import build_prompts, check_resource
 from facade.flatten import flatten, is_forbidden_header, path_variables
+from facade.lint import TextFindings, clean_schema, clean_text
 from facade.schemas import MAX_TOOL_BYTES, SchemaConverter, fit_schema, json_size
 from facade.serving import serve_settings, tool_problems
 from facade.shaping import Shaper, parse_path, schema_has_path
@@ -187,13 +194,11 @@ class _Loader:
 
     def _backend(self) -> BackendSettings | None:
         b = self.curation.backend
-        url, missing = expand_env(b.base_url, self.environ)
-        for name in missing:
-            self.problems.append(self.doc.problem(
-                ("backend", "base_url"), f"environment variable {name!r} is not set",
-                hint=f"export {name}=… or write ${{{name}:-default}}"))
+        before = len(self.problems)
+        url = self._expand(b.base_url, ("backend", "base_url"))
+        unset = len(self.problems) > before
         parts = urlsplit(url)
-        if not missing and (parts.scheme not in ("http", "https") or not parts.hostname):
+        if not unset and (parts.scheme not in ("http", "https") or not parts.hostname):
             self.problems.append(self.doc.problem(
                 ("backend", "base_url"), f"{url!r} is not an http(s) URL with a host"))
         if parts.username or parts.password:

@@ -95,9 +95,15 @@ class Reloader:
     async def _learn_sources(self) -> None:
         """The spec files to watch: those the loader reads (a compiled artifact does not
         say), found by one load in a worker thread."""
+        sources: tuple[Path, ...] = ()
         with contextlib.suppress(LoadError, OSError):
             _, compiled = await anyio.to_thread.run_sync(compile_facade, self.config)
-            self._files = [self.config, *compiled.sources]
+            sources = compiled.sources
+        self._watch_sources(sources)
+
+    def _watch_sources(self, sources: tuple[Path, ...]) -> None:
+        """Watch the curation and these spec files, from their state now."""
+        self._files = [self.config, *sources]
         self._seen = _snapshot(self._files)
 
     async def _watch(self) -> None:
@@ -117,8 +123,7 @@ class Reloader:
             self._say(f"facade: {name} changed; the new version has {len(exc.problems)} "
                       "problem(s), still serving the last good one:\n" + exc.format())
             return False
-        self._files = [self.config, *compiled.sources]
-        self._seen = _snapshot(self._files)
+        self._watch_sources(compiled.sources)
         changed = [key for key in ("backend", "backends", "serving")
                    if getattr(new, key) != getattr(self.facade, key)]
         if changed:

@@ -51,9 +51,10 @@ def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
 # (shape only) use nothing else. Anything outside this set keeps the jsonschema path.
 _FAST_KEYWORDS = frozenset({
     "type", "properties", "items", "anyOf", "allOf", "oneOf", "additionalProperties",
-    "required", "$ref", "$defs", "description", "title", "examples", "default",
-    "deprecated", "readOnly", "writeOnly", "format", "x-fastmcp-wrap-result",
+    "required", "$ref", "$defs", "deprecated", "readOnly", "writeOnly",
 })
+# Annotations: whatever their value holds (an example may be any JSON), nothing to check.
+_ANNOTATIONS = frozenset({"description", "title", "examples", "default", "format"})
 
 
 def _plain(schema: Any) -> bool:
@@ -66,7 +67,7 @@ def _plain(schema: Any) -> bool:
         if key in ("properties", "$defs"):
             if not isinstance(value, dict) or not all(_plain(v) for v in value.values()):
                 return False
-        elif key in ("description", "title", "examples", "default", "format"):
+        elif key in _ANNOTATIONS:
             continue
         elif key not in _FAST_KEYWORDS and not key.startswith("x-"):
             return False
