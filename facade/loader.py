@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from facade.curation import Curation, MultiCuration, ToolCuration, parse_any_curation
@@ -25,7 +26,14 @@ from facade.errors import (
 from facade.extras import build_prompts, check_resource
 from facade.flatten import flatten, is_forbidden_header, path_variables
 from facade.lint import TextFindings, clean_schema, clean_text
-from facade.schemas import MAX_TOOL_BYTES, SchemaConverter, fit_schema, json_size
+from facade.schemas import (
+    MAX_TOOL_BYTES,
+    OverBudget,
+    SchemaConverter,
+    budget_note,
+    fit_schema,
+    json_size,
+)
 from facade.serving import serve_settings, tool_problems
 from facade.shaping import Shaper, parse_path, schema_has_path
 from facade.spec import OpenAPIDocument, OperationRef, load_spec
@@ -293,9 +301,8 @@ class _Loader:
         if flat.required:
             input_schema["required"] = flat.required
         input_schema = inputs.bundle(input_schema)
-        output, wrap, shaper = self._output(spec, name, tool, op.response)
-        if output is not None:
-            output = self._fit(name, output, input_schema)
+        budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
+        output, wrap, shaper = self._output(spec, name, tool, op.response, budget)
         self.problems += tool_problems(self.doc, name, tool, flat.properties,
                                        section=self.section)
         if len(self.problems) > before:
@@ -349,21 +356,10 @@ class _Loader:
             self.warnings.append(self.doc.problem(at, message, severity="warning"))
         return description, title, input_schema, output
 
-    def _fit(self, name: str, output: dict[str, Any], input_schema: dict[str, Any]
-             ) -> dict[str, Any]:
-        """Collapse the deep parts of a huge output schema so the tool stays small."""
-        budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
-        fitted = fit_schema(output, budget)
-        if fitted.depth is not None:
-            self.warnings.append(self.doc.problem(
-                (self.section, name, "response"), f"the output schema is {fitted.size:,} bytes; "
-                f"what is nested deeper than {fitted.depth} level(s) is collapsed to keep "
-                f"the tool under {MAX_TOOL_BYTES // 1024} KB", severity="warning",
-                hint="keep the fields agents need with response.include"))
-        return fitted.schema
-
-    def _output(self, spec: OpenAPIDocument, name: str, tool: ToolCuration, response: Any
-                ) -> tuple[dict[str, Any] | None, bool, Shaper]:
+    def _output(self, spec: OpenAPIDocument, name: str, tool: ToolCuration, response: Any,
+                budget: int) -> tuple[dict[str, Any] | None, bool, Shaper]:
+        """The output schema, pruned like the results and at most about `budget` bytes;
+        whether results are wrapped; the shaper."""
         rc = tool.response
         shaper = Shaper(max_items=rc.max_items)
         for key in ("include", "redact"):
@@ -380,25 +376,42 @@ class _Loader:
         if response is not None and media and not (media == "application/json"
                                                    or media.endswith("+json")):
             return None, False, shaper  # text results carry no structured content
-        outputs = SchemaConverter(spec.resolver, version=spec.version, mode="output")
-        raw = outputs.convert(response.schema, response.base) if response else {}
-        schema = outputs.bundle(raw)
+
+        def attempt(limit: int | None, allowance: int | None) -> _Attempt:
+            converter = SchemaConverter(spec.resolver, version=spec.version, mode="output",
+                                        limit=limit, allowance=allowance,
+                                        note=budget_note(MAX_TOOL_BYTES))
+            raw = converter.bundle(converter.convert(response.schema, response.base)
+                                   if response else {})
+            schema, wrap = _wrapped(shaper.apply_schema(raw))
+            return _Attempt(raw, schema, wrap, converter.collapsed)
+
+        if rc.include:
+            # What is kept may lie deep: convert it all, keep the included part, then fit.
+            whole = attempt(None, None)
+            self._check_response_paths(name, rc, whole.raw)
+            fitted = fit_schema(whole.schema, budget)
+            if fitted.depth is not None:
+                self._collapsed(name, f"is {fitted.size:,} bytes", fitted.depth)
+            return fitted.schema, whole.wrap, shaper
+        chosen, depth = _fit_by_limit(attempt, budget)
+        if depth is not None:
+            self._collapsed(name, f"is over {budget // 1024} KB", depth)
+        # Paths into what was collapsed cannot be checked here; they are still redacted.
+        self._check_response_paths(name, rc, chosen.raw)
+        return chosen.schema, chosen.wrap, shaper
+
+    def _collapsed(self, name: str, size: str, depth: int) -> None:
+        self.warnings.append(self.doc.problem(
+            (self.section, name, "response"), f"the output schema {size}; what is nested "
+            f"deeper than {depth} level(s) is collapsed to keep the tool under "
+            f"{MAX_TOOL_BYTES // 1024} KB", severity="warning",
+            hint="keep the fields agents need with response.include"))
+
+    def _check_response_paths(self, name: str, rc: Any, schema: dict[str, Any]) -> None:
         self._check_paths(name, rc.include or [], "include", schema)
         self._check_paths(name, [e for e in rc.redact if "." in e or "[]" in e], "redact",
                           schema)
-        schema = shaper.apply_schema(schema)
-        root = schema.get("$ref")
-        if isinstance(root, str) and root.startswith("#/$defs/"):
-            # A recursive schema as the whole response: inline its definition at the root.
-            schema = {**schema["$defs"][root.removeprefix("#/$defs/")], "$defs": schema["$defs"]}
-        if schema.get("type") == "object" and "$ref" not in schema:
-            return schema, False, shaper
-        defs = schema.pop("$defs", None)
-        wrapped: dict[str, Any] = {"type": "object", "properties": {"result": schema},
-                                   "required": ["result"], "x-fastmcp-wrap-result": True}
-        if defs:
-            wrapped["$defs"] = defs
-        return wrapped, True, shaper
 
     def _check_paths(self, name: str, paths: list[str], key: str, schema: dict[str, Any]
                      ) -> None:
@@ -411,6 +424,57 @@ class _Loader:
                     f"{entry!r} is not in the response schema",
                     hint=did_you_mean(entry, top) or (f"top-level fields: {', '.join(top)}"
                                                       if top else None)))
+
+
+class _Attempt(NamedTuple):
+    raw: dict[str, Any]  # as converted, before pruning
+    schema: dict[str, Any]  # pruned and wrapped: what the tool lists
+    wrap: bool
+    collapsed: int  # subschemas collapsed at the limit
+
+
+def _fit_by_limit(attempt: Callable[[int | None, int | None], _Attempt], budget: int
+                  ) -> tuple[_Attempt, int | None]:
+    """The whole schema when it fits in `budget`, else the one cut at the deepest nesting
+    limit that fits, with that limit. Each try gives up past twice the budget, so this
+    costs a few budgets' worth of conversion, never a full expansion."""
+
+    def fitting(limit: int | None) -> _Attempt | None:
+        try:
+            tried = attempt(limit, 2 * budget)
+        except OverBudget:
+            return None
+        return tried if json_size(tried.schema) <= budget else None
+
+    whole = fitting(None)
+    if whole is not None:
+        return whole, None
+    best: tuple[_Attempt, int | None] | None = None
+    for limit in range(1, 65):
+        tried = fitting(limit)
+        if tried is None:
+            break
+        best = (tried, limit if tried.collapsed else None)
+        if not tried.collapsed:
+            break  # nothing was left to collapse: the whole schema fits after all
+    # Even the top level alone is over the budget: cut at 1, and the tool is over.
+    return best or (attempt(1, None), 1)
+
+
+def _wrapped(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """An object schema as it is; anything else under `result`, as results are wrapped."""
+    root = schema.get("$ref")
+    if isinstance(root, str) and root.startswith("#/$defs/"):
+        # A recursive schema as the whole response: inline its definition at the root.
+        schema = {**schema["$defs"][root.removeprefix("#/$defs/")], "$defs": schema["$defs"]}
+    if schema.get("type") == "object" and "$ref" not in schema:
+        return schema, False
+    defs = schema.pop("$defs", None)
+    wrapped: dict[str, Any] = {"type": "object", "properties": {"result": schema},
+                               "required": ["result"], "x-fastmcp-wrap-result": True}
+    if defs:
+        wrapped["$defs"] = defs
+    return wrapped, True
 
 
 def _unknown_hint(spec: OpenAPIDocument, key: str) -> str:

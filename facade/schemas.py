@@ -11,6 +11,13 @@ objects each hold dozens of others). `fit_schema` keeps a tool under a byte budg
 (`MAX_TOOL_BYTES`): it finds the deepest nesting level at which the schema still fits and
 collapses every large subschema below it to its type and description, with a note.
 
+`fit_schema` works on a schema already built. For an output schema that would be huge, the
+loader rather builds only what fits: a converter given a `limit` collapses, as it goes, what
+lies at that nesting depth or deeper (keeping small subschemas whole), and one given an
+`allowance` gives up (`OverBudget`) once it has produced roughly that many bytes. Trying
+deeper limits until one does not fit costs a few times the budget, not the megabytes a
+full expansion of Stripe's expandable objects would (see `Loader._fitted_output`).
+
 Input schemas keep validation keywords (they are enforced before a request is sent).
 Output schemas describe shape only: types, properties, items, descriptions; no
 `required`, `enum`, bounds or `additionalProperties: false`, because a backend that
@@ -26,8 +33,8 @@ from typing import Any, Literal, NamedTuple
 
 from facade.refs import RefResolver
 
-__all__ = ["MAX_REF_DEPTH", "MAX_TOOL_BYTES", "Fitted", "SchemaConverter", "fit_schema",
-           "json_size"]
+__all__ = ["MAX_REF_DEPTH", "MAX_TOOL_BYTES", "Fitted", "OverBudget", "SchemaConverter",
+           "budget_note", "fit_schema", "json_size"]
 
 MAX_REF_DEPTH = 8
 MAX_TOOL_BYTES = 64 * 1024
@@ -47,20 +54,47 @@ _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SUBSCHEMAS = ("items", "not", "contains", "if", "then", "else", "propertyNames")
 
 
-class SchemaConverter:
-    """Converts schemas of one document; collects `$defs` for recursive ones."""
+class OverBudget(Exception):
+    """A converter produced more than its `allowance`."""
 
-    def __init__(self, resolver: RefResolver, *, version: str, mode: Mode) -> None:
+
+def budget_note(max_bytes: int) -> str:
+    return f"(not expanded: the tool's schema would exceed {max_bytes // 1024} KB)"
+
+
+class SchemaConverter:
+    """Converts schemas of one document; collects `$defs` for recursive ones.
+
+    With a `limit`, what is nested that deep or deeper is collapsed to its type and
+    description (with `note`) unless it is small; `collapsed` counts how often. With an
+    `allowance`, conversion raises `OverBudget` past about that many bytes of output.
+    """
+
+    def __init__(self, resolver: RefResolver, *, version: str, mode: Mode,
+                 limit: int | None = None, allowance: int | None = None,
+                 note: str = "") -> None:
         self.resolver = resolver
         self.openapi30 = version == "3.0"
         self.mode = mode
         self.defs: dict[str, Any] = {}
+        self.limit = limit
+        self.note = note
+        self.collapsed = 0
+        self._allowance = allowance
+        self._spent = 0
+        self._depth = 0
         self._def_names: dict[str, str] = {}  # ref key → name in $defs
         self._stack: list[str] = []
         self._recursive: set[str] = set()
 
     def convert(self, schema: Any, base: Path) -> dict[str, Any]:
         """One schema, converted. Call `bundle` on the root you finally emit."""
+        if self.limit is not None and self._depth >= self.limit and isinstance(schema, dict) \
+                and not _COMPOUND.isdisjoint(schema):
+            return self._collapse(schema, base)
+        return self._convert(schema, base)
+
+    def _convert(self, schema: Any, base: Path) -> dict[str, Any]:
         if schema is True or schema is None:
             return {}
         if schema is False:
@@ -72,10 +106,53 @@ class SchemaConverter:
         return self._node(schema, base)
 
     def bundle(self, root: dict[str, Any]) -> dict[str, Any]:
-        """Attach the collected `$defs` to `root`."""
-        if self.defs:
-            return {**root, "$defs": dict(self.defs)}
+        """Attach the collected `$defs` to `root` (those it still refers to, when some
+        were collapsed away)."""
+        defs = self.defs if not self.collapsed else _used_defs(root, self.defs)
+        if defs:
+            return {**root, "$defs": dict(defs)}
         return root
+
+    def _child(self, schema: Any, base: Path) -> dict[str, Any]:
+        self._depth += 1
+        try:
+            return self.convert(schema, base)
+        finally:
+            self._depth -= 1
+
+    def _collapse(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
+        """A subschema at the limit: whole when it converts small and without recursion,
+        else its type, title and description with the note."""
+        saved = (self._allowance, self._spent, self.limit)
+        self._allowance, self._spent, self.limit = _SMALL_BYTES, 0, None
+        try:
+            small: dict[str, Any] | None = self._convert(schema, base)
+        except OverBudget:
+            small = None
+        finally:
+            self._allowance, spent, self.limit = saved[0], saved[1] + self._spent, saved[2]
+            self._spent = spent
+        if small is not None and _small(small, _SMALL_BYTES) >= 0:
+            return small
+        self.collapsed += 1
+        target, where = schema, base
+        seen = 0
+        while isinstance(target.get("$ref"), str) and seen < MAX_REF_DEPTH:
+            found, where, _ = self.resolver.resolve(target["$ref"], where)
+            target, seen = (found if isinstance(found, dict) else {}), seen + 1
+        stub = self._nullable(target, {k: target[k] for k in ("type", "title") if k in target})
+        text = schema.get("description", target.get("description"))
+        stub["description"] = f"{text} {self.note}" if isinstance(text, str) and text \
+            else self.note
+        return stub
+
+    def _spend(self, schema: dict[str, Any]) -> None:
+        if self._allowance is None:
+            return
+        text = schema.get("description")
+        self._spent += 24 + (len(text) if isinstance(text, str) else 0)
+        if self._spent > self._allowance:
+            raise OverBudget
 
     def _ref(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
         target, where, key = self.resolver.resolve(schema["$ref"], base)
@@ -110,6 +187,7 @@ class SchemaConverter:
         return self._def_names[key]
 
     def _node(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
+        self._spend(schema)
         out: dict[str, Any] = {}
         if "type" in schema:
             out["type"] = schema["type"]
@@ -123,10 +201,10 @@ class SchemaConverter:
         for key in _SUBSCHEMA_LISTS:
             if isinstance(schema.get(key), list):
                 target = "anyOf" if key == "oneOf" and self.mode == "output" else key
-                out[target] = [self.convert(s, base) for s in schema[key]]
+                out[target] = [self._child(s, base) for s in schema[key]]
         for key in _SUBSCHEMAS:
             if key in schema:
-                out[key] = self.convert(schema[key], base)
+                out[key] = self._child(schema[key], base)
         self._properties(schema, base, out)
         return self._nullable(schema, out)
 
@@ -163,12 +241,12 @@ class SchemaConverter:
             dropped = "readOnly" if self.mode == "input" else "writeOnly"
             kept = {name: s for name, s in props.items()
                     if not (isinstance(s, dict) and s.get(dropped) is True)}
-            out["properties"] = {str(n): self.convert(s, base) for n, s in kept.items()}
+            out["properties"] = {str(n): self._child(s, base) for n, s in kept.items()}
             if isinstance(out.get("required"), list):
                 out["required"] = [r for r in out["required"] if r in kept]
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
-            out["additionalProperties"] = self.convert(extra, base)
+            out["additionalProperties"] = self._child(extra, base)
         elif extra is False and self.mode == "input":
             out["additionalProperties"] = False
 
@@ -214,7 +292,7 @@ def fit_schema(schema: dict[str, Any], max_bytes: int) -> Fitted:
     size = json_size(schema)
     if size <= max_bytes:
         return Fitted(schema, None, size)
-    note = f"(not expanded: the tool's schema would exceed {max_bytes // 1024} KB)"
+    note = budget_note(max_bytes)
     root = {k: v for k, v in schema.items() if k != "$defs"}
     defs: dict[str, Any] = schema["$defs"] if isinstance(schema.get("$defs"), dict) else {}
     at, high = _def_depths(root, defs)
@@ -246,6 +324,21 @@ def _cut_all(root: dict[str, Any], defs: dict[str, Any], at: dict[str, int], lim
     if kept:
         out["$defs"] = {name: kept[name] for name in defs if name in kept}
     return out
+
+
+def _used_defs(root: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `defs` that `root` refers to, directly or through others."""
+    used: dict[str, Any] = {}
+    todo: list[Any] = [root]
+    while todo:
+        refs: list[tuple[str, int]] = []
+        _scan(todo.pop(), 0, refs)
+        for ref, _ in refs:
+            name = ref.removeprefix("#/$defs/")
+            if name in defs and name not in used:
+                used[name] = defs[name]
+                todo.append(defs[name])
+    return {name: defs[name] for name in defs if name in used}
 
 
 def _def_depths(root: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, int], int]:
