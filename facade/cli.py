@@ -68,6 +68,7 @@ def _load(config: Path) -> Facade:
 
 def _server(facade: Facade, observer: Any = None, watch: Path | None = None,
             transport: Any = None) -> Any:
+    _skip_httpx_cli()
     from facade.server import build_server
     from facade.upstream import MissingCredentialError
 
@@ -75,6 +76,17 @@ def _server(facade: Facade, observer: Any = None, watch: Path | None = None,
         return build_server(facade, observer=observer, watch=watch, transport=transport)
     except MissingCredentialError as exc:
         _fail(f"{facade.config_file}: {exc}")
+
+
+def _skip_httpx_cli() -> None:
+    """Keep `import httpx` from importing httpx's own command-line client.
+
+    httpx imports it (and with it pygments' lexers, ~20 ms) whenever click, rich and
+    pygments are installed, as they are beside fastmcp. A server never runs it; marked
+    absent, httpx falls back to the stub it defines for installs without them.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

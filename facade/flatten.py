@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from facade.curation import ParamCuration, ToolCuration
 from facade.errors import Problem, did_you_mean
 from facade.schemas import SchemaConverter
@@ -236,6 +234,8 @@ class _Flattener:
         check = {k: v for k, v in schema.items() if k != "$defs"}
         if self.converter.defs:
             check["$defs"] = self.converter.defs
+        import jsonschema  # ~30 ms to import: only curations that fix values need it
+
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft202012Validator(check).iter_errors(value))
         if error is not None:

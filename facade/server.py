@@ -12,11 +12,10 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 import httpx
-import jsonschema
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.auth import AuthProvider
@@ -35,6 +34,9 @@ from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_dat
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
 from facade.upstream import MissingCredentialError, Upstream, resolve_credentials
 
+if TYPE_CHECKING:
+    import jsonschema
+
 __all__ = ["CuratedTool", "Upstreams", "build_server", "build_upstreams"]
 
 # The backend clients of a façade by API name (`ToolDefinition.api`); "" for single-API.
@@ -44,6 +46,10 @@ Upstreams = Mapping[str, Upstream]
 def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     # The schemas were built and checked at load (`facade check` runs check_schema on
     # them); checking again at every start would cost Stripe-sized tools a second.
+    # Imported here: jsonschema takes ~30 ms to import, and a tool builds its validators
+    # on its first call, so that starting does not pay for tools nobody calls.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema)
 
 
@@ -125,7 +131,7 @@ class CuratedTool(Tool):
     _definition: ToolDefinition = PrivateAttr()
     _upstream: Upstream | None = PrivateAttr(default=None)
     _observer: Observer = PrivateAttr(default_factory=Observer)
-    _inputs: jsonschema.Draft202012Validator = PrivateAttr()
+    _inputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
     _outputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
     _fast_outputs: Callable[[Any], Any] | None | bool = PrivateAttr(default=False)
 
@@ -143,10 +149,17 @@ class CuratedTool(Tool):
         tool._definition = definition
         tool._upstream = upstream
         tool._observer = observer or Observer()
-        tool._inputs = _validator(definition.input_schema)
-        if definition.output_schema is not None:
-            tool._outputs = _validator(definition.output_schema)
         return tool
+
+    def _input_validator(self) -> jsonschema.Draft202012Validator:
+        if self._inputs is None:
+            self._inputs = _validator(self._definition.input_schema)
+        return self._inputs
+
+    def _output_validator(self) -> jsonschema.Draft202012Validator | None:
+        if self._outputs is None and self._definition.output_schema is not None:
+            self._outputs = _validator(self._definition.output_schema)
+        return self._outputs
 
     def __repr__(self) -> str:
         d = self._definition
@@ -180,7 +193,7 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
-        problems = _argument_errors(self._inputs, arguments)
+        problems = _argument_errors(self._input_validator(), arguments)
         if problems:
             record.outcome = "invalid_arguments"
             raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
@@ -247,8 +260,11 @@ class CuratedTool(Tool):
             raise ToolError(f"The backend answered {definition.binding.method} "
                             f"{definition.binding.path} with a JSON "
                             f"{type(shaped).__name__} where the spec documents an object")
-        if self._outputs is not None and not self._fast_ok(structured):
-            error = jsonschema.exceptions.best_match(self._outputs.iter_errors(structured))
+        outputs = self._output_validator()
+        if outputs is not None and not self._fast_ok(structured):
+            from jsonschema.exceptions import best_match
+
+            error = best_match(outputs.iter_errors(structured))
             if error is not None:
                 where = dotted_path(tuple(error.absolute_path)) or "the result"
                 raise ToolError(f"The backend's answer to {definition.binding.method} "
