@@ -21,16 +21,20 @@ _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
-_INSTRUCTIONS = [re.compile(p, re.IGNORECASE) for p in (
-    r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|"
-    r"all|any|other)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines)\b",
-    r"\bsystem prompt\b",
-    r"<\s*/?\s*(system|instructions?|important|prompt)\s*>",
-    r"\b(do not|don't|never)\s+(tell|inform|mention|reveal)\b[^.\n]{0,30}\buser\b",
-    r"\byou (must|should) (always |now |first )?(call|invoke)\b",
-    r"\b(send|post|forward|exfiltrate|upload)\b[^.\n]{0,60}\b(tokens?|passwords?|secrets?|"
-    r"credentials?|api[ _-]?keys?|conversation|chat history)\b",
-    r"\bbefore (using|calling) (this|any other) tool\b",
+# Each pattern with words one of which any match holds: the pattern runs only on text that
+# has one (a casefolded substring test), which spares most descriptions all the regexes.
+_INSTRUCTIONS = [(words, re.compile(p, re.IGNORECASE)) for words, p in (
+    (("ignor", "disregard", "forget", "overrid"),
+     r"\b(ignore|disregard|forget|override)\b[^.\n]{0,40}\b(previous|prior|above|earlier|"
+     r"all|any|other)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines)\b"),
+    (("system prompt",), r"\bsystem prompt\b"),
+    (("<",), r"<\s*/?\s*(system|instructions?|important|prompt)\s*>"),
+    (("user",), r"\b(do not|don't|never)\s+(tell|inform|mention|reveal)\b[^.\n]{0,30}\buser\b"),
+    (("you",), r"\byou (must|should) (always |now |first )?(call|invoke)\b"),
+    (("token", "password", "secret", "credential", "api", "conversation", "chat history"),
+     r"\b(send|post|forward|exfiltrate|upload)\b[^.\n]{0,60}\b(tokens?|passwords?|secrets?|"
+     r"credentials?|api[ _-]?keys?|conversation|chat history)\b"),
+    (("before",), r"\bbefore (using|calling) (this|any other) tool\b"),
 )]
 _TEXT_KEYS = ("description", "title", "summary")
 _VALUE_KEYS = ("enum", "examples", "default", "const", "example")
@@ -67,8 +71,9 @@ def clean_text(text: str, where: str, findings: TextFindings) -> str:
     if found:
         findings.invisible.setdefault(where, set()).update(_char_name(c) for c in found)
         text = _INVISIBLE.sub("", text)
-    for pattern in _INSTRUCTIONS:
-        match = pattern.search(text)
+    lowered = text.casefold()
+    for words, pattern in _INSTRUCTIONS:
+        match = pattern.search(text) if any(w in lowered for w in words) else None
         if match:
             findings.instructions.setdefault(where, match.group(0)[:80])
             break
