@@ -2,7 +2,8 @@
 
 The document is parsed once into plain data and indexed by operationId and by
 `METHOD /path`. Nothing else is walked: an operation's parameters, body and responses are
-resolved and validated (with openapi-pydantic's models) only when a tool asks for it.
+resolved and validated (with openapi-pydantic's models, imported only for an operation a
+pure-Python pre-check cannot vouch for) only when a tool asks for it.
 """
 
 from __future__ import annotations
@@ -199,10 +200,10 @@ class OpenAPIDocument:
     def _parameters(self, item: dict[str, Any], item_base: Path, raw: dict[str, Any],
                     base: Path, ref: OperationRef) -> list[Parameter]:
         merged: dict[tuple[str, str], Parameter] = {}
-        for source, base in ((item.get("parameters") or [], item_base),
-                             (raw.get("parameters") or [], base)):
+        for source, source_base in ((item.get("parameters") or [], item_base),
+                                    (raw.get("parameters") or [], base)):
             for index, entry in enumerate(source):
-                value, where = self._deref(entry, base)
+                value, where = self._deref(entry, source_base)
                 if not isinstance(value, dict) or "name" not in value or "in" not in value:
                     raise SpecError(self.display, "parameter needs `name` and `in`",
                                     pointer=f"{ref.pointer}/parameters/{index}")
@@ -259,7 +260,7 @@ class OpenAPIDocument:
 
     def _validate(self, ref: OperationRef, raw: dict[str, Any], params: list[Parameter],
                   body: Body | None) -> None:
-        """Check the operation's structure with openapi-pydantic's models."""
+        """Check the operation's structure: the pre-check, else openapi-pydantic's models."""
         shape: dict[str, Any] = {
             "parameters": [{"name": p.name, "in": p.location, "required": p.required,
                             "schema": {}, "style": p.style, "explode": p.explode}
@@ -271,9 +272,13 @@ class OpenAPIDocument:
         for key in ("operationId", "summary", "description", "deprecated", "tags"):
             if key in raw:
                 shape[key] = raw[key]
+        if plainly_valid_operation(shape):
+            return
         try:
-            # Imported here: the models take ~70 ms to import, and a start from a
-            # `facade build` artifact never validates an operation.
+            # Imported only here, for a shape the pre-check cannot vouch for: the models
+            # take ~60 ms to import, a start from a `facade build` artifact validates no
+            # operation, and real documents' operations nearly always pass the pre-check.
+            # openapi-pydantic stays the authority: it decides, and words the error.
             from openapi_pydantic.v3 import v3_0, v3_1
 
             (v3_1 if self.version == "3.1" else v3_0).Operation.model_validate(shape)
@@ -282,6 +287,72 @@ class OpenAPIDocument:
             where = "/".join(str(p) for p in err["loc"][:2])
             raise SpecError(self.display, f"invalid operation: {where}: {err['msg']}",
                             pointer=ref.pointer) from None
+
+
+_LOCATIONS = frozenset({"query", "header", "path", "cookie"})
+_OPERATION_KEYS = frozenset({"parameters", "responses", "requestBody", "operationId",
+                             "summary", "description", "deprecated", "tags"})
+_PARAMETER_KEYS = frozenset({"name", "in", "required", "schema", "style", "explode"})
+
+
+def plainly_valid_operation(shape: dict[str, Any]) -> bool:
+    """True only when openapi-pydantic's `Operation` (3.0 and 3.1) surely accepts `shape`.
+
+    `shape` is what `OpenAPIDocument._validate` builds. The check is strict where pydantic
+    is lax: exact `str`, `bool`, `list` and `dict` types only (no `"true"` for a bool, no
+    tuple for a list, no str subclass), no keys beyond those `_validate` sets, a parameter
+    schema of `{}` and empty media type objects. openapi-pydantic's models have no
+    validators of their own (not even `in: path` ⇒ `required`, and `style` is any
+    string), so types and the `in` enum are all there is to check. False means "ask
+    openapi-pydantic", not "invalid".
+    """
+    if type(shape) is not dict or not shape.keys() <= _OPERATION_KEYS:
+        return False
+    responses = shape.get("responses")  # required by 3.0, optional in 3.1
+    if type(responses) is not dict:
+        return False
+    for status, response in responses.items():
+        if (type(status) is not str or type(response) is not dict
+                or response.keys() != {"description"}
+                or type(response["description"]) is not str):
+            return False
+    parameters = shape.get("parameters")
+    if parameters is not None:
+        if type(parameters) is not list:
+            return False
+        for parameter in parameters:
+            if (type(parameter) is not dict or not parameter.keys() <= _PARAMETER_KEYS
+                    or type(parameter.get("name")) is not str
+                    or type(parameter.get("in")) is not str
+                    or parameter["in"] not in _LOCATIONS
+                    or type(parameter.get("required", False)) is not bool
+                    or not _optional(parameter.get("style"), str)
+                    or not _optional(parameter.get("explode"), bool)):
+                return False
+            schema = parameter.get("schema", {})
+            if type(schema) is not dict or schema:
+                return False
+    if "requestBody" in shape:
+        body = shape["requestBody"]
+        if type(body) is not dict or body.keys() != {"content"}:
+            return False
+        content = body["content"]
+        if type(content) is not dict:
+            return False
+        for media_type, media in content.items():
+            if type(media_type) is not str or type(media) is not dict or media:
+                return False
+    if not all(_optional(shape.get(key), str)
+               for key in ("operationId", "summary", "description")):
+        return False
+    if type(shape.get("deprecated", False)) is not bool:
+        return False
+    tags = shape.get("tags")
+    return tags is None or (type(tags) is list and all(type(tag) is str for tag in tags))
+
+
+def _optional(value: Any, kind: type) -> bool:
+    return value is None or type(value) is kind
 
 
 def _label(key: str) -> str | None:
