@@ -8,9 +8,11 @@ pure-Python pre-check cannot vouch for) only when a tool asks for it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import ValidationError
 
@@ -93,6 +95,8 @@ class Operation:
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
 
 
+_REMOTE_REF = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 class OpenAPIDocument:
     """An indexed OpenAPI 3.0/3.1 document (Swagger 2.0 is converted to 3.0 first)."""
 
@@ -113,6 +117,8 @@ class OpenAPIDocument:
         # Operations that are themselves `$ref`s to other files: their operationId is
         # only known once resolved, which we do on the first id lookup that misses.
         self._unresolved: list[OperationRef] = []
+        self._searched: set[str] = set()  # ids every operation that may hold was read for
+        self._op_texts: dict[str, str | None] = {}  # see _might_define
         self._index()
 
     def _index(self) -> None:
@@ -135,15 +141,52 @@ class OpenAPIDocument:
                 elif "$ref" in op:
                     self._unresolved.append(ref)
 
-    def _resolve_ids(self) -> None:
+    def _resolve_ids(self, key: str | None = None) -> None:
+        """Learn the operationIds of operations that are `$ref`s: all of them, or (given
+        `key`) every one whose file might hold `key`. A multi-file spec refers to hundreds
+        of operation files; parsing only those that can matter saves most of a start."""
+        if key is not None:
+            self._searched.add(key)
+        left = []
         for ref in self._unresolved:
+            if key is not None and not self._might_define(ref, key):
+                left.append(ref)
+                continue
+            self._op_texts.pop(ref.label, None)
             op, _ = self._raw(ref)
             op_id = op.get("operationId") if isinstance(op, dict) else None
             if isinstance(op_id, str):
                 named = OperationRef(ref.method, ref.path, op_id)
                 self.by_label[ref.label] = named
                 self.by_id.setdefault(op_id, []).append(named)
-        self._unresolved = []
+        self._unresolved = left
+
+    def _might_define(self, ref: OperationRef, key: str) -> bool:
+        """False only when the file an operation `$ref` names cannot spell `key` as its
+        operationId: a YAML file that is the operation itself (no `#` pointer, not itself
+        a `$ref`), without `key` in its text and without escapes that could spell it."""
+        if "'" in key or '"' in key:
+            return True
+        if ref.label not in self._op_texts:
+            self._op_texts[ref.label] = self._op_text(ref)
+        text = self._op_texts[ref.label]
+        return text is None or key in text
+
+    def _op_text(self, ref: OperationRef) -> str | None:
+        """The text of the YAML file that is this operation, when it is one that
+        `_might_define` can rule on; else None."""
+        item, base = self._deref(self.data["paths"][ref.path], self.file)
+        target = item[ref.method.lower()].get("$ref") if isinstance(item, dict) else None
+        if not isinstance(target, str) or "#" in target or _REMOTE_REF.match(target):
+            return None
+        try:
+            text = (base.parent / unquote(target)).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return None  # resolving it reports the problem
+        head = text.lstrip()
+        if "\\" in text or head.startswith(("{", "[", "$ref", '"$ref"', "'$ref'")):
+            return None
+        return text
 
     def _raw(self, ref: OperationRef) -> tuple[Any, Path]:
         item, base = self._deref(self.data["paths"][ref.path], self.file)
@@ -154,8 +197,8 @@ class OpenAPIDocument:
         label = _label(key)
         if label is not None:
             return self.by_label.get(label)
-        if key not in self.by_id and self._unresolved:
-            self._resolve_ids()
+        if key not in self._searched and self._unresolved:
+            self._resolve_ids(key)
         refs = self.by_id.get(key)
         if refs is None:
             return None
@@ -165,6 +208,8 @@ class OpenAPIDocument:
         label = _label(key)
         if label is not None:
             return did_you_mean(label, self.by_label)
+        if self._unresolved:
+            self._resolve_ids()
         return did_you_mean(key, self.by_id)
 
     def operation(self, ref: OperationRef) -> Operation:
