@@ -436,12 +436,14 @@ class _Attempt(NamedTuple):
 def _fit_by_limit(attempt: Callable[[int | None, int | None], _Attempt], budget: int
                   ) -> tuple[_Attempt, int | None]:
     """The whole schema when it fits in `budget`, else the one cut at the deepest nesting
-    limit that fits, with that limit. Each try gives up past twice the budget, so this
-    costs a few budgets' worth of conversion, never a full expansion."""
+    limit that fits, with that limit. Each try gives up once the converter's estimate
+    passes the budget by a quarter (the estimate runs about a quarter under the real
+    size, so such a try would not have fitted), so this costs a few budgets' worth of
+    conversion, never a full expansion."""
 
     def fitting(limit: int | None) -> _Attempt | None:
         try:
-            tried = attempt(limit, 2 * budget)
+            tried = attempt(limit, budget + budget // 4)
         except OverBudget:
             return None
         return tried if json_size(tried.schema) <= budget else None

@@ -14,9 +14,10 @@ collapses every large subschema below it to its type and description, with a not
 `fit_schema` works on a schema already built. For an output schema that would be huge, the
 loader rather builds only what fits: a converter given a `limit` collapses, as it goes, what
 lies at that nesting depth or deeper (keeping small subschemas whole), and one given an
-`allowance` gives up (`OverBudget`) once it has produced roughly that many bytes. Trying
+`allowance` gives up (`OverBudget`) once its estimate of the bytes produced (each node's
+description plus a fixed overhead: about three quarters of the real size) passes it. Trying
 deeper limits until one does not fit costs a few times the budget, not the megabytes a
-full expansion of Stripe's expandable objects would (see `Loader._fitted_output`).
+full expansion of Stripe's expandable objects would (see `facade.loader._fit_by_limit`).
 
 Input schemas keep validation keywords (they are enforced before a request is sent).
 Output schemas describe shape only: types, properties, items, descriptions; no
