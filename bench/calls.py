@@ -29,6 +29,7 @@ from lib import (
 )
 
 CALLS = CURATIONS / "calls.yaml"
+NOOP = "MCP alone: no-op FastMCP tool"
 Call = Callable[[], Awaitable[Any]]
 
 
@@ -45,6 +46,25 @@ def _fastmcp_server(url: str) -> Any:
     import openapi
 
     return openapi.build(spec_of(CALLS), operation_labels(CALLS), url)
+
+
+def _noop_server(small: Any, large: Any) -> Any:
+    """FastMCP tools that return the answers from memory: what the MCP session alone costs."""
+    from fastmcp import FastMCP
+
+    server: Any = FastMCP("noop")
+
+    @server.tool
+    def get_item(sku: str) -> dict[str, Any]:
+        """One item."""
+        return small  # type: ignore[no-any-return]
+
+    @server.tool
+    def list_items() -> dict[str, Any]:
+        """All items."""
+        return large  # type: ignore[no-any-return]
+
+    return server
 
 
 async def _timed(call: Call, count: int) -> list[float]:
@@ -69,13 +89,18 @@ class Variants:
         self.http = httpx.AsyncClient(base_url=self.url + "/")
         self.facade = Client(_facade_server(self.url))
         self.fastmcp = Client(_fastmcp_server(self.url))
+        small = (await self.http.get("items/SKU-1042")).json()
+        large = (await self.http.get("items")).json()
+        self.noop = Client(_noop_server(small, large))
         await self.facade.__aenter__()
         await self.fastmcp.__aenter__()
+        await self.noop.__aenter__()
         names = {t.name.lower(): t.name for t in await self.fastmcp.list_tools()}
         self.fastmcp_names = {"small": names["getitem"], "large": names["listitems"]}
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.noop.__aexit__(None, None, None)
         await self.fastmcp.__aexit__(None, None, None)
         await self.facade.__aexit__(None, None, None)
         await self.http.aclose()
@@ -96,7 +121,11 @@ class Variants:
             return (await self.fastmcp.call_tool(self.fastmcp_names[size], args)
                     ).structured_content
 
-        return {"direct httpx": direct, "facade": facade, "FastMCP.from_openapi": fastmcp}
+        async def noop() -> Any:
+            return (await self.noop.call_tool(tool, args)).structured_content
+
+        return {"direct httpx": direct, "facade": facade, "FastMCP.from_openapi": fastmcp,
+                NOOP: noop}
 
 
 async def _per_call(url: str, count: int) -> dict[tuple[str, str], tuple[list[float], int]]:
@@ -123,18 +152,25 @@ def per_call(opts: Options) -> None:
     rows = []
     for size in ("small", "large"):
         base = median(results[(size, "direct httpx")][0])
-        for name in ("direct httpx", "facade", "FastMCP.from_openapi"):
+        session = median(results[(size, NOOP)][0])
+        for name in ("direct httpx", "facade", "FastMCP.from_openapi", NOOP):
             seconds, body = results[(size, name)]
             p50 = median(seconds)
+            added = "-" if name in ("direct httpx", NOOP) else ms(p50 - base)
+            own = "-" if name in ("direct httpx", NOOP) else ms(p50 - base - session)
             rows.append([f"{size}: {name}", f"{len(seconds)}", f"{body:,} B", ms(p50),
                          ms(percentile(seconds, 99)), ms(sum(seconds) / len(seconds)),
-                         "-" if name == "direct httpx" else ms(p50 - base)])
+                         added, own])
     table("4. Per call: in-memory fastmcp Client → server → loopback backend",
-          ["variant", "calls", "result", "p50", "p99", "mean", "added at p50"], rows,
+          ["variant", "calls", "result", "p50", "p99", "mean", "added at p50",
+           "added beyond MCP"], rows,
           ["small: GET /items/{sku}, ~0.5 KB. large: GET /items, ~200 KB; facade applies "
            "`include` and redaction (its result is smaller), FastMCP returns it whole. "
-           "'added' is p50 minus the direct httpx p50. Calls interleaved in 4 rounds. "
-           "Targets: facade's added p50 ≤ FastMCP's; < 1 ms for the small response."])
+           "'added' is p50 minus the direct httpx p50. The no-op FastMCP tool returns the "
+           "same answer from memory, with no backend: its p50 is what the MCP session "
+           "(client and server, both in this process) costs by itself, and 'added beyond "
+           "MCP' subtracts it too. Calls interleaved in 4 rounds. Targets: facade's added "
+           "p50 ≤ FastMCP's; < 1 ms for the small response."])
 
 
 # -- profiles ---------------------------------------------------------------------------

@@ -59,34 +59,50 @@ _FAST_KEYWORDS = frozenset({
     "type", "properties", "items", "anyOf", "allOf", "oneOf", "additionalProperties",
     "required", "$ref", "$defs", "deprecated", "readOnly", "writeOnly",
 })
+# Input schemas add validation keywords both read alike. `enum` and `const` only with
+# strings and nulls: Python's `True == 1` would let a compiled check accept `true` for 1.
+# (`multipleOf` is left out: the two round floats differently.)
+_FAST_INPUT_KEYWORDS = _FAST_KEYWORDS | {
+    "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "minItems", "maxItems", "minProperties", "maxProperties",
+    "enum", "const",
+}
 # Annotations: whatever their value holds (an example may be any JSON), nothing to check.
 _ANNOTATIONS = frozenset({"description", "title", "examples", "default", "format"})
 
 
-def _plain(schema: Any) -> bool:
-    """Whether `schema` uses only `_FAST_KEYWORDS` (vendor `x-` keys aside)."""
+def _plain(schema: Any, keywords: frozenset[str] = _FAST_KEYWORDS) -> bool:
+    """Whether `schema` uses only `keywords` (vendor `x-` keys aside)."""
     if isinstance(schema, list):
-        return all(_plain(s) for s in schema)
+        return all(_plain(s, keywords) for s in schema)
     if not isinstance(schema, dict):
         return True
     for key, value in schema.items():
         if key in ("properties", "$defs"):
-            if not isinstance(value, dict) or not all(_plain(v) for v in value.values()):
+            if not isinstance(value, dict) or not all(_plain(v, keywords)
+                                                      for v in value.values()):
                 return False
         elif key in _ANNOTATIONS:
             continue
-        elif key not in _FAST_KEYWORDS and not key.startswith("x-"):
+        elif key in ("enum", "const") and key in keywords:
+            values = value if key == "enum" and isinstance(value, list) else [value]
+            if not all(v is None or isinstance(v, str) for v in values):
+                return False
+        elif key not in keywords and not key.startswith("x-"):
             return False
-        elif not _plain(value):
+        elif key in ("required", "pattern") or key.startswith(("min", "max", "exclusive")):
+            continue  # values, not subschemas
+        elif not _plain(value, keywords):
             return False
     return True
 
 
-def _fast_check(schema: dict[str, Any]) -> Callable[[Any], Any] | None:
+def _fast_check(schema: dict[str, Any], keywords: frozenset[str] = _FAST_KEYWORDS
+                ) -> Callable[[Any], Any] | None:
     """A compiled validator (fastjsonschema, ~15x faster on large results) used as a fast
     path: when it accepts, jsonschema would too; when it rejects, jsonschema decides and
     words the error. None when the schema is outside what it shares with 2020-12."""
-    if not _plain(schema):
+    if not _plain(schema, keywords):
         return None
     try:
         return fastjsonschema.compile(schema, use_default=False, use_formats=False,
@@ -133,6 +149,7 @@ class CuratedTool(Tool):
     _observer: Observer = PrivateAttr(default_factory=Observer)
     _inputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
     _outputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
+    _fast_inputs: Callable[[Any], Any] | None | bool = PrivateAttr(default=False)
     _fast_outputs: Callable[[Any], Any] | None | bool = PrivateAttr(default=False)
 
     @classmethod
@@ -193,7 +210,8 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
-        problems = _argument_errors(self._input_validator(), arguments)
+        problems = [] if self._fast_arguments_ok(arguments) else _argument_errors(
+            self._input_validator(), arguments)
         if problems:
             record.outcome = "invalid_arguments"
             raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
@@ -226,6 +244,20 @@ class CuratedTool(Tool):
         raise ToolError(f"The backend answered {definition.binding.method} "
                         f"{definition.binding.path} with {kind}, which facade does not "
                         "pass on")
+
+    def _fast_arguments_ok(self, arguments: Any) -> bool:
+        """The compiled fast path of the argument check (see `_fast_ok`)."""
+        if self._fast_inputs is False:
+            self._fast_inputs = _fast_check(self._definition.input_schema,
+                                            _FAST_INPUT_KEYWORDS)
+        check = self._fast_inputs
+        if not callable(check):
+            return False
+        try:
+            check(arguments)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
 
     def _fast_ok(self, structured: Any) -> bool:
         """The compiled fast path of the output check, compiled on first use (so starting

@@ -1,8 +1,10 @@
-"""The compiled fast path of the output check never accepts what jsonschema would reject,
-and schemas outside what it shares with JSON Schema 2020-12 keep the jsonschema path."""
+"""The compiled fast paths of the output and argument checks never accept what jsonschema
+would reject, and schemas outside what they share with JSON Schema 2020-12 keep the
+jsonschema path."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -54,3 +56,80 @@ def test_fast_acceptance_implies_jsonschema_acceptance(name: str, data: Any) -> 
 ])
 def test_other_keywords_keep_the_jsonschema_path(schema: dict[str, Any]) -> None:
     assert _fast_check(schema) is None
+
+
+# -- the argument check's fast path ---------------------------------------------------
+
+def _input_schemas() -> dict[str, dict[str, Any]]:
+    """The input schemas of real tools: the bundled example and two corpus curations."""
+    import facade
+    from facade.server import _FAST_INPUT_KEYWORDS
+
+    root = Path(__file__).resolve().parents[1]
+    env = {"INVENTORY_URL": "http://127.0.0.1:9", "INVENTORY_TOKEN": "x" * 20}
+    found = {}
+    for config in ("curation.yaml", "bench/curations/github.yaml",
+                   "bench/curations/stripe.yaml"):
+        for tool in facade.load(root / config, environ=env).tools:
+            if _fast_check(tool.input_schema, _FAST_INPUT_KEYWORDS) is not None:
+                found[f"{config}:{tool.name}"] = tool.input_schema
+    return found
+
+
+INPUTS = _input_schemas()
+ODD = (st.sampled_from([True, False, 0, 1, -1, 1.0, 1.5, 2**31, 2**63, -(2**63) - 1, "",
+                        "a", "1", "true", None, [], {}, ["a"], [1], {"a": 1}])
+       | st.text(max_size=6) | st.integers())
+
+
+def test_real_tools_have_a_fast_argument_check() -> None:
+    assert len(INPUTS) >= 20, sorted(INPUTS)  # the fast path is not a path nobody takes
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+@given(data=st.data())
+def test_fast_argument_acceptance_implies_jsonschema_acceptance(name: str,
+                                                                data: st.DataObject) -> None:
+    from facade.server import _FAST_INPUT_KEYWORDS
+
+    schema = INPUTS[name]
+    names = [*schema.get("properties", {}), "unknown"]
+    arguments = data.draw(st.dictionaries(st.sampled_from(names), ODD | JSON, max_size=4))
+    fast = _fast_check(schema, _FAST_INPUT_KEYWORDS)
+    assert fast is not None
+    try:
+        fast(arguments)
+    except Exception:
+        return
+    assert jsonschema.Draft202012Validator(schema).is_valid(arguments), arguments
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"n": {"enum": [1, 2]}}},  # True == 1 in Python
+    {"type": "object", "properties": {"n": {"const": 0}}},  # False == 0
+    {"type": "object", "properties": {"s": {"enum": ["a", ["b"]]}}},
+    {"type": "object", "properties": {"n": {"type": "number", "multipleOf": 0.1}}},
+    {"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True}}},
+])
+def test_arguments_the_compiled_check_could_misjudge_keep_the_jsonschema_path(
+        schema: dict[str, Any]) -> None:
+    from facade.server import _FAST_INPUT_KEYWORDS
+
+    assert _fast_check(schema, _FAST_INPUT_KEYWORDS) is None
+
+
+def test_string_enums_and_bounds_take_the_fast_path() -> None:
+    from facade.server import _FAST_INPUT_KEYWORDS
+
+    schema = {"type": "object", "additionalProperties": False, "required": ["state"],
+              "properties": {"state": {"enum": ["open", "closed", None]},
+                             "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+                             "q": {"type": "string", "minLength": 1, "pattern": "^[a-z]+$"}}}
+    fast = _fast_check(schema, _FAST_INPUT_KEYWORDS)
+    assert fast is not None
+    fast({"state": "open", "per_page": 5, "q": "abc"})
+    for bad in ({"state": "merged"}, {"state": "open", "per_page": True},
+                {"state": "open", "per_page": 101}, {"state": "open", "q": "A"},
+                {"state": "open", "x": 1}, {}):
+        with pytest.raises(Exception):
+            fast(bad)
