@@ -54,13 +54,13 @@ def _noop_server(small: Any, large: Any) -> Any:
 
     server: Any = FastMCP("noop")
 
-    @server.tool
-    def get_item(sku: str) -> dict[str, Any]:
+    @server.tool  # async, like facade's tools: a sync one would add a thread hop
+    async def get_item(sku: str) -> dict[str, Any]:
         """One item."""
         return small  # type: ignore[no-any-return]
 
     @server.tool
-    def list_items() -> dict[str, Any]:
+    async def list_items() -> dict[str, Any]:
         """All items."""
         return large  # type: ignore[no-any-return]
 

@@ -158,3 +158,30 @@ def test_redaction_holds_in_the_tool_result_and_its_text_copy(data: Any) -> None
 def test_nan_and_infinity_are_not_json(body: bytes) -> None:
     with pytest.raises(ToolError, match="is not valid JSON"):
         decode_json(TOOL._definition, body)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 1
+
+
+def _count(value: Any) -> int:
+    children = value.values() if isinstance(value, dict) else value \
+        if isinstance(value, list) else []
+    return 1 + sum(map(_count, children))
+
+
+@settings(max_examples=300)
+@given(JSON, st.integers(1, 6), st.integers(1, 40))
+def test_the_json_caps_hold_exactly(data: Any, max_depth: int, max_items: int) -> None:
+    """Small answers skip the walk that enforces the caps; they must hold all the same."""
+    body = json.dumps(data).encode()
+    within = _depth(data) <= max_depth and _count(data) <= max_items
+    if within:
+        assert decode_json(TOOL._definition, body, max_depth, max_items) == data
+    else:
+        with pytest.raises(ToolError, match="nested deeper than|values; narrow"):
+            decode_json(TOOL._definition, body, max_depth, max_items)
