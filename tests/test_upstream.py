@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +166,27 @@ def test_missing_credential_env_fails_at_start(facade: Facade) -> None:
                        match="backend.auth.bearer_env: environment variable 'INVENTORY_TOKEN' "
                        "is not set"):
         build_server(facade, environ={})
+
+
+def _ssl_context(upstream: Upstream) -> ssl.SSLContext:
+    pool = upstream.client._transport._pool  # type: ignore[attr-defined]
+    context: ssl.SSLContext = pool._ssl_context
+    return context
+
+
+def test_a_plain_http_backend_skips_the_ca_bundle_and_trusts_no_certificate(
+        facade: Facade) -> None:
+    """No TLS is ever spoken to an http:// backend; should it be, nothing verifies."""
+    context = _ssl_context(Upstream(dataclasses.replace(facade.backend,
+                                                          base_url="http://backend.test/v1"),
+                                     environ={"INVENTORY_TOKEN": "s3cret"}))
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+
+
+def test_an_https_backend_verifies_against_the_ca_bundle(facade: Facade) -> None:
+    context = _ssl_context(Upstream(dataclasses.replace(facade.backend,
+                                                          base_url="https://backend.test/v1"),
+                                    environ={"INVENTORY_TOKEN": "s3cret"}))
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 50
