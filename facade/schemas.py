@@ -109,7 +109,10 @@ class SchemaConverter:
     def bundle(self, root: dict[str, Any]) -> dict[str, Any]:
         """Attach the collected `$defs` to `root` (those it still refers to, when some
         were collapsed away)."""
-        defs = self.defs if not self.collapsed else _used_defs(root, self.defs)
+        defs = self.defs
+        if self.collapsed:
+            used, _ = _def_depths(root, defs)
+            defs = {name: value for name, value in defs.items() if name in used}
         if defs:
             return {**root, "$defs": dict(defs)}
         return root
@@ -124,23 +127,21 @@ class SchemaConverter:
     def _collapse(self, schema: dict[str, Any], base: Path) -> dict[str, Any]:
         """A subschema at the limit: whole when it converts small and without recursion,
         else its type, title and description with the note."""
-        saved = (self._allowance, self._spent, self.limit)
+        allowance, spent, limit = self._allowance, self._spent, self.limit
         self._allowance, self._spent, self.limit = _SMALL_BYTES, 0, None
         try:
             small: dict[str, Any] | None = self._convert(schema, base)
         except OverBudget:
             small = None
         finally:
-            self._allowance, spent, self.limit = saved[0], saved[1] + self._spent, saved[2]
-            self._spent = spent
+            self._allowance, self._spent, self.limit = allowance, spent + self._spent, limit
         if small is not None and _small(small, _SMALL_BYTES) >= 0:
             return small
         self.collapsed += 1
-        target, where = schema, base
-        seen = 0
-        while isinstance(target.get("$ref"), str) and seen < MAX_REF_DEPTH:
-            found, where, _ = self.resolver.resolve(target["$ref"], where)
-            target, seen = (found if isinstance(found, dict) else {}), seen + 1
+        target = schema
+        if isinstance(schema.get("$ref"), str):  # resolve() follows chains of refs
+            found, _, _ = self.resolver.resolve(schema["$ref"], base)
+            target = found if isinstance(found, dict) else {}
         stub = self._nullable(target, {k: target[k] for k in ("type", "title") if k in target})
         text = schema.get("description", target.get("description"))
         stub["description"] = f"{text} {self.note}" if isinstance(text, str) and text \
@@ -325,21 +326,6 @@ def _cut_all(root: dict[str, Any], defs: dict[str, Any], at: dict[str, int], lim
     if kept:
         out["$defs"] = {name: kept[name] for name in defs if name in kept}
     return out
-
-
-def _used_defs(root: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """The entries of `defs` that `root` refers to, directly or through others."""
-    used: dict[str, Any] = {}
-    todo: list[Any] = [root]
-    while todo:
-        refs: list[tuple[str, int]] = []
-        _scan(todo.pop(), 0, refs)
-        for ref, _ in refs:
-            name = ref.removeprefix("#/$defs/")
-            if name in defs and name not in used:
-                used[name] = defs[name]
-                todo.append(defs[name])
-    return {name: defs[name] for name in defs if name in used}
 
 
 def _def_depths(root: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, int], int]:

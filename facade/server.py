@@ -46,8 +46,8 @@ Upstreams = Mapping[str, Upstream]
 def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     # The schemas were built and checked at load (`facade check` runs check_schema on
     # them); checking again at every start would cost Stripe-sized tools a second.
-    # Imported here: jsonschema takes ~30 ms to import, and a tool builds its validators
-    # on its first call, so that starting does not pay for tools nobody calls.
+    # Imported here: jsonschema takes ~30 ms to import, and is needed only once a fast
+    # path does not accept (see `_SchemaCheck`).
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema)
@@ -111,6 +111,36 @@ def _fast_check(schema: dict[str, Any], keywords: frozenset[str] = _FAST_KEYWORD
         return None
 
 
+class _SchemaCheck:
+    """One schema's checks, each built on first use, so that starting does not pay for
+    tools nobody calls: the compiled fast path (`_fast_check`) and jsonschema, which
+    decides and words the errors whenever the fast path does not accept."""
+
+    def __init__(self, schema: dict[str, Any], keywords: frozenset[str]) -> None:
+        self.schema = schema
+        self._keywords = keywords
+        self._fast: Callable[[Any], Any] | None | bool = False  # False: not compiled yet
+        self._validator: jsonschema.Draft202012Validator | None = None
+
+    def fast_accepts(self, value: Any) -> bool:
+        if self._fast is False:
+            self._fast = _fast_check(self.schema, self._keywords)
+        check = self._fast
+        if not callable(check):
+            return False
+        try:
+            check(value)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    @property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        if self._validator is None:
+            self._validator = _validator(self.schema)
+        return self._validator
+
+
 def _argument_errors(validator: jsonschema.Draft202012Validator, arguments: Any) -> list[str]:
     messages = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
@@ -147,10 +177,8 @@ class CuratedTool(Tool):
     _definition: ToolDefinition = PrivateAttr()
     _upstream: Upstream | None = PrivateAttr(default=None)
     _observer: Observer = PrivateAttr(default_factory=Observer)
-    _inputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
-    _outputs: jsonschema.Draft202012Validator | None = PrivateAttr(default=None)
-    _fast_inputs: Callable[[Any], Any] | None | bool = PrivateAttr(default=False)
-    _fast_outputs: Callable[[Any], Any] | None | bool = PrivateAttr(default=False)
+    _inputs: _SchemaCheck = PrivateAttr()
+    _outputs: _SchemaCheck | None = PrivateAttr(default=None)
 
     @classmethod
     def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None,
@@ -166,17 +194,10 @@ class CuratedTool(Tool):
         tool._definition = definition
         tool._upstream = upstream
         tool._observer = observer or Observer()
+        tool._inputs = _SchemaCheck(definition.input_schema, _FAST_INPUT_KEYWORDS)
+        if definition.output_schema is not None:
+            tool._outputs = _SchemaCheck(definition.output_schema, _FAST_KEYWORDS)
         return tool
-
-    def _input_validator(self) -> jsonschema.Draft202012Validator:
-        if self._inputs is None:
-            self._inputs = _validator(self._definition.input_schema)
-        return self._inputs
-
-    def _output_validator(self) -> jsonschema.Draft202012Validator | None:
-        if self._outputs is None and self._definition.output_schema is not None:
-            self._outputs = _validator(self._definition.output_schema)
-        return self._outputs
 
     def __repr__(self) -> str:
         d = self._definition
@@ -210,8 +231,8 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
-        problems = [] if self._fast_arguments_ok(arguments) else _argument_errors(
-            self._input_validator(), arguments)
+        problems = [] if self._inputs.fast_accepts(arguments) else _argument_errors(
+            self._inputs.validator, arguments)
         if problems:
             record.outcome = "invalid_arguments"
             raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
@@ -245,35 +266,6 @@ class CuratedTool(Tool):
                         f"{definition.binding.path} with {kind}, which facade does not "
                         "pass on")
 
-    def _fast_arguments_ok(self, arguments: Any) -> bool:
-        """The compiled fast path of the argument check (see `_fast_ok`)."""
-        if self._fast_inputs is False:
-            self._fast_inputs = _fast_check(self._definition.input_schema,
-                                            _FAST_INPUT_KEYWORDS)
-        check = self._fast_inputs
-        if not callable(check):
-            return False
-        try:
-            check(arguments)
-        except fastjsonschema.JsonSchemaException:
-            return False
-        return True
-
-    def _fast_ok(self, structured: Any) -> bool:
-        """The compiled fast path of the output check, compiled on first use (so starting
-        does not pay for tools nobody calls)."""
-        if self._fast_outputs is False:
-            assert self._definition.output_schema is not None
-            self._fast_outputs = _fast_check(self._definition.output_schema)
-        check = self._fast_outputs
-        if not callable(check):
-            return False
-        try:
-            check(structured)
-        except fastjsonschema.JsonSchemaException:
-            return False
-        return True
-
     def _structured(self, data: Any) -> ToolResult:
         definition = self._definition
         notes: list[str] = []
@@ -292,11 +284,11 @@ class CuratedTool(Tool):
             raise ToolError(f"The backend answered {definition.binding.method} "
                             f"{definition.binding.path} with a JSON "
                             f"{type(shaped).__name__} where the spec documents an object")
-        outputs = self._output_validator()
-        if outputs is not None and not self._fast_ok(structured):
+        outputs = self._outputs
+        if outputs is not None and not outputs.fast_accepts(structured):
             from jsonschema.exceptions import best_match
 
-            error = best_match(outputs.iter_errors(structured))
+            error = best_match(outputs.validator.iter_errors(structured))
             if error is not None:
                 where = dotted_path(tuple(error.absolute_path)) or "the result"
                 raise ToolError(f"The backend's answer to {definition.binding.method} "

@@ -8,7 +8,6 @@ pure-Python pre-check cannot vouch for) only when a tool asks for it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +94,6 @@ class Operation:
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
 
 
-_REMOTE_REF = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
 class OpenAPIDocument:
     """An indexed OpenAPI 3.0/3.1 document (Swagger 2.0 is converted to 3.0 first)."""
 
@@ -177,12 +174,12 @@ class OpenAPIDocument:
         `_might_define` can rule on; else None."""
         item, base = self._deref(self.data["paths"][ref.path], self.file)
         target = item[ref.method.lower()].get("$ref") if isinstance(item, dict) else None
-        if not isinstance(target, str) or "#" in target or _REMOTE_REF.match(target):
+        if not isinstance(target, str) or "#" in target:
             return None
         try:
             text = (base.parent / unquote(target)).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError):
-            return None  # resolving it reports the problem
+            return None  # resolving it reports the problem (a remote ref lands here too)
         head = text.lstrip()
         if "\\" in text or head.startswith(("{", "[", "$ref", '"$ref"', "'$ref'")):
             return None
