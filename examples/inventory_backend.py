@@ -57,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        Handler.seen.append({"path": url.path, "query": query, "headers": dict(self.headers)})
+        self.seen.append({"path": url.path, "query": query, "headers": dict(self.headers)})
         token = os.environ.get("INVENTORY_TOKEN")
         if token and self.headers.get("Authorization") != f"Bearer {token}":
             return self._send(401, {"error": "bad token"})

@@ -110,15 +110,21 @@ async def test_two_replicas_serve_one_client_alternately(
 
 
 class SlowHandler(inventory_backend.Handler):
-    """The example backend, but SKU-0000 takes `delay` seconds (answered as SKU-1042)."""
+    """The example backend, but SKU-0000 takes `delay` seconds (answered as SKU-1042).
+
+    It keeps its own `seen` list, and its teardown cuts a pending delay short, so a request a
+    test abandoned can't land in the shared backend's record while later tests run.
+    """
 
     delay = 2.0
+    seen: list[dict[str, Any]] = []
     arrived = threading.Event()
+    released = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802
         if "SKU-0000" in self.path:
             SlowHandler.arrived.set()
-            time.sleep(SlowHandler.delay)
+            SlowHandler.released.wait(SlowHandler.delay)
             self.path = self.path.replace("SKU-0000", "SKU-1042")
         super().do_GET()
 
@@ -126,10 +132,12 @@ class SlowHandler(inventory_backend.Handler):
 @pytest.fixture
 def slow_backend() -> Iterator[str]:
     SlowHandler.arrived.clear()
+    SlowHandler.released.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    SlowHandler.released.set()
     server.shutdown()
     server.server_close()
 
