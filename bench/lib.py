@@ -194,12 +194,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.2f} ms"
 
 
-def ratio(value: float, base: float) -> str:
-    if not base or value != value or base != base:
-        return "-"
-    return f"{value / base:.2f}×"
-
-
 def mb(kb: float) -> str:
     return f"{kb / 1024:,.0f} MB" if kb else "-"
 

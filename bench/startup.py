@@ -22,7 +22,6 @@ from lib import (
     median,
     ms,
     operation_labels,
-    ratio,
     spec_of,
     stdio_start,
     table,
@@ -35,18 +34,31 @@ class Runs:
 
     starts: dict[tuple[str, str], list[Start]] = field(default_factory=dict)
     errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    ratios: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
     def measure(self, spec: str, variant: str, cmd: list[str], env: dict[str, str],
-                opts: Options) -> None:
+                opts: Options) -> Start | None:
         key = (spec, variant)
         if key in self.errors:
-            return
+            return None
         try:
             start = stdio_start(cmd, env, opts.workdir, f"{spec}-{variant}")
         except RuntimeError as exc:
             self.errors[key] = str(exc)
-            return
+            return None
         self.starts.setdefault(key, []).append(start)
+        return start
+
+    def pair(self, spec: str, variant: str, start: Start | None, base: Start | None) -> None:
+        """Record one start against the floor start measured just before it."""
+        if start is not None and base is not None:
+            self.ratios.setdefault((spec, variant), []).append(start.seconds / base.seconds)
+
+    def ratio(self, spec: str, variant: str) -> str:
+        """The median of the paired ratios: drift of the machine during the run cancels,
+        where a ratio of two medians taken minutes apart would carry it."""
+        values = self.ratios.get((spec, variant))
+        return f"{median(values):.2f}×" if values else "-"
 
     def seconds(self, spec: str, variant: str) -> float:
         return median([s.seconds for s in self.starts.get((spec, variant), [])])
@@ -109,17 +121,19 @@ def cold(opts: Options) -> None:
     for spec in opts.specs:
         servers = variants(spec, opts)
         for _ in range(opts.repeat):
-            for variant, (cmd, env) in servers.items():
-                RUNS.measure(spec, variant, cmd, env, opts)
-        floor = RUNS.seconds(spec, "floor")
+            this_round = {variant: RUNS.measure(spec, variant, cmd, env, opts)
+                          for variant, (cmd, env) in servers.items()}
+            for variant in ("facade", "fastmcp"):
+                RUNS.pair(spec, variant, this_round[variant], this_round["floor"])
         rows.append([spec, spec_size(spec), RUNS.cell(spec, "floor"), RUNS.cell(spec, "facade"),
-                     ratio(RUNS.seconds(spec, "facade"), floor), RUNS.cell(spec, "fastmcp"),
-                     ratio(RUNS.seconds(spec, "fastmcp"), floor)])
+                     RUNS.ratio(spec, "facade"), RUNS.cell(spec, "fastmcp"),
+                     RUNS.ratio(spec, "fastmcp")])
     table("1. Cold start: process start → first tools/list answered over stdio, 10 GET "
           "operations",
           ["spec", "size", "floor", "facade", "facade ×floor", "FastMCP.from_openapi",
            "FastMCP ×floor"], rows,
-          [f"Median of {opts.repeat} run(s), fastest in parentheses; runs interleaved. Floor: "
+          [f"Median of {opts.repeat} run(s), fastest in parentheses; runs interleaved. "
+           "×floor: median of each round's ratio to the floor start just before it. Floor: "
            "a FastMCP server that parses the spec file and registers 10 trivial tools. "
            "FastMCP keeps the same 10 operations with route maps. Target: facade ≤ 1.20× floor.",
            *_errors()])
@@ -131,13 +145,14 @@ def warm(opts: Options) -> None:
     for spec in ("example", *opts.specs):
         servers = variants(spec, opts, warm=True)
         for _ in range(opts.repeat):
-            RUNS.measure("petstore", "floor", tiny, child_env(), opts)
+            base = RUNS.measure("petstore", "floor", tiny, child_env(), opts)
             for variant in ("facade-warm", "facade") if spec == "example" else ("facade-warm",):
                 cmd, env = servers[variant]
-                RUNS.measure(spec, variant, cmd, env, opts)
-        base = RUNS.seconds("petstore", "floor")
+                start = RUNS.measure(spec, variant, cmd, env, opts)
+                if variant == "facade-warm":
+                    RUNS.pair(spec, variant, start, base)
         rows.append([spec, spec_size(spec), RUNS.cell(spec, "facade-warm"),
-                     ratio(RUNS.seconds(spec, "facade-warm"), base), RUNS.cell(spec, "facade"),
+                     RUNS.ratio(spec, "facade-warm"), RUNS.cell(spec, "facade"),
                      RUNS.cell(spec, "floor")])
     table("2. Warm start: facade serve from a `facade build` artifact, vs the floor on a tiny "
           "spec",
@@ -145,7 +160,8 @@ def warm(opts: Options) -> None:
           rows,
           [f"floor(tiny): the floor on the 2.8 KB OpenAPI petstore, measured alongside: "
            f"{RUNS.cell('petstore', 'floor')}. Median of {opts.repeat} run(s), fastest in "
-           "parentheses; '-' means not measured in this run (run the cold section too). "
+           "parentheses; ×floor(tiny): median of each round's ratio to the floor(tiny) start "
+           "just before it; '-' means not measured in this run (run the cold section too). "
            "Target: facade warm ≤ 1.10× floor(tiny).", *_errors()])
 
 

@@ -97,18 +97,23 @@ def decode_json(tool: ToolDefinition, body: bytes, max_depth: int = 64,
     if len(body) <= max_items and body.count(b"[") + body.count(b"{") < max_depth:
         # Each value takes a byte, each level below the top a bracket: within both caps.
         return data
-    count, stack = 0, [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if depth > max_depth:
-            raise UpstreamError(f"The backend's answer to {what} is nested deeper than "
-                                f"{max_depth} levels")
-        if count > max_items:
-            raise UpstreamError(f"The backend's answer to {what} has more than "
-                                f"{max_items:,} values; narrow the request")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+    # Level by level, looking only into containers: a scalar adds to the count of its
+    # parent's level, and nothing below it can break a cap.
+    count, depth = 1, 1
+    level = [data] if isinstance(data, (dict, list)) else []
+    while level:
+        size, below = 0, []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            size += len(values)
+            below += [v for v in values if isinstance(v, (dict, list))]
+        if size:
+            count, depth = count + size, depth + 1
+            if depth > max_depth:
+                raise UpstreamError(f"The backend's answer to {what} is nested deeper than "
+                                    f"{max_depth} levels")
+            if count > max_items:
+                raise UpstreamError(f"The backend's answer to {what} has more than "
+                                    f"{max_items:,} values; narrow the request")
+        level = below
     return data

@@ -95,24 +95,32 @@ class Shaper:
 
     def apply(self, value: Any, truncated: list[str]) -> Any:
         """Shape a decoded JSON value; `truncated` collects notes about cut arrays."""
-        if self.include is not None:
-            value = _keep(value, self.include)
-        return self._walk(value, self.redact_paths, "", truncated)
+        keep = self.include if self.include is not None else True
+        return self._walk(value, keep, self.redact_paths, "", truncated)
 
-    def _walk(self, value: Any, paths: PathTree | bool, where: str, notes: list[str]) -> Any:
-        # `where` names the place for truncation notes: only built when arrays can be cut.
+    def _walk(self, value: Any, keep: PathTree | bool, paths: PathTree | bool, where: str,
+              notes: list[str]) -> Any:
+        # One pass for `include` (`keep`: the allow-list below here, True for everything)
+        # and redaction. `where` names the place for truncation notes: only built when
+        # arrays can be cut.
         track = self.max_items is not None
         if isinstance(value, dict):
             out = {}
-            for key, item in value.items():
+            pairs = value.items() if keep is True or not isinstance(keep, dict) else \
+                [(k, value[k]) for k in keep if k in value]  # in the include's order
+            globs = bool(self.redact_globs)
+            below_paths = paths if isinstance(paths, dict) and paths else None
+            for key, item in pairs:
                 name = key if isinstance(key, str) else str(key)
-                sub = paths.get(name.lower(), {}) if isinstance(paths, dict) and paths else {}
-                if sub is True or (self.redact_globs and self._redacted(name)):
+                sub = below_paths.get(name.lower(), {}) if below_paths is not None else {}
+                if sub is True or (globs and self._redacted(name)):
                     continue
-                if not sub and not self.redact_globs and not track:
+                below = keep[key] if isinstance(keep, dict) else True
+                if not isinstance(item, (dict, list)) or (
+                        below is True and not sub and not globs and not track):
                     out[key] = item  # nothing below can change
                     continue
-                out[key] = self._walk(item, sub, (f"{where}.{name}" if where else name)
+                out[key] = self._walk(item, below, sub, (f"{where}.{name}" if where else name)
                                       if track else "", notes)
             return out
         if isinstance(value, list):
@@ -120,8 +128,9 @@ class Shaper:
                 notes.append(f"{where or 'result'}: {len(value)} items, showing the first "
                              f"{self.max_items}")
                 value = value[: self.max_items]
-            return [self._walk(item, paths, f"{where}[]" if track else "", notes)
-                    for item in value]
+            inner = f"{where}[]" if track else ""
+            return [self._walk(item, keep, paths, inner, notes)
+                    if isinstance(item, (dict, list)) else item for item in value]
         return value
 
     # -- schemas ------------------------------------------------------------------------
@@ -156,16 +165,6 @@ class Shaper:
         if isinstance(schema.get("$defs"), dict):
             out["$defs"] = {k: self._walk_schema(v, {}) for k, v in schema["$defs"].items()}
         return out
-
-
-def _keep(value: Any, tree: PathTree | bool) -> Any:
-    if tree is True:
-        return value
-    if isinstance(value, list):
-        return [_keep(item, tree) for item in value]
-    if isinstance(value, dict) and isinstance(tree, dict):
-        return {k: _keep(value[k], sub) for k, sub in tree.items() if k in value}
-    return value
 
 
 def _keep_schema(schema: Any, tree: PathTree | bool, defs: dict[str, Any], depth: int) -> Any:

@@ -185,3 +185,15 @@ def test_the_json_caps_hold_exactly(data: Any, max_depth: int, max_items: int) -
     else:
         with pytest.raises(ToolError, match="nested deeper than|values; narrow"):
             decode_json(TOOL._definition, body, max_depth, max_items)
+
+
+def test_the_json_caps_walk_past_the_shortcut() -> None:
+    """Answers too large for the shortcut are walked; a scalar counts once, however long."""
+    long_string = json.dumps("x" * 100).encode()
+    assert decode_json(TOOL._definition, long_string, 2, 10) == "x" * 100
+    wide = json.dumps([[i] for i in range(20)]).encode()
+    assert decode_json(TOOL._definition, wide, 3, 41) == [[i] for i in range(20)]
+    with pytest.raises(ToolError, match="more than 40 values"):
+        decode_json(TOOL._definition, wide, 3, 40)
+    with pytest.raises(ToolError, match="nested deeper than 2 levels"):
+        decode_json(TOOL._definition, wide, 2, 1000)
