@@ -135,8 +135,14 @@ class Upstream:
         self._base_path = base.path
         self._redactor = Shaper.build(None, list(backend.redact), None)
         self._prefix = backend.base_url + "/"
-        self.client = self._open()
-        self._timeouts = self.client.timeout.as_dict()
+        b = backend
+        self._timeout = httpx.Timeout(connect=min(b.connect_timeout, b.timeout),
+                                      read=min(b.read_timeout, b.timeout),
+                                      write=min(b.write_timeout, b.timeout),
+                                      pool=min(b.pool_timeout, b.timeout))
+        self._timeouts = self._timeout.as_dict()
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
 
     @property
     def breaker_state(self) -> str:
@@ -144,16 +150,25 @@ class Upstream:
 
     @property
     def is_open_client(self) -> bool:
-        return not self.client.is_closed
+        """False once the server's lifespan has closed the client (until a call reopens it)."""
+        return not self._closed
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The backend's client, opened on first use rather than at start: opening one
+        imports httpcore and, for https, loads the CA bundle (20-60 ms together), which
+        answering `initialize` and `tools/list` does not need. A client the server's
+        lifespan closed is reopened the same way when a new lifespan calls again."""
+        if self._client is None or self._client.is_closed:
+            self._client = self._open()
+            self._closed = False
+        return self._client
 
     def _open(self) -> httpx.AsyncClient:
         b = self.backend
         return httpx.AsyncClient(
             base_url=b.base_url + "/",
-            timeout=httpx.Timeout(connect=min(b.connect_timeout, b.timeout),
-                                  read=min(b.read_timeout, b.timeout),
-                                  write=min(b.write_timeout, b.timeout),
-                                  pool=min(b.pool_timeout, b.timeout)),
+            timeout=self._timeout,
             limits=httpx.Limits(max_connections=b.max_concurrency,
                                 max_keepalive_connections=b.max_concurrency),
             follow_redirects=False,
@@ -163,7 +178,9 @@ class Upstream:
         )
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+        self._closed = True
 
     async def send(self, tool: ToolDefinition, req: EncodedRequest,
                    forwarded: Mapping[str, str] | None = None) -> BackendResponse:
@@ -206,8 +223,6 @@ class Upstream:
         record = current_call.get()
         if record is not None:
             headers["X-Request-Id"] = record.request_id
-        if self.client.is_closed:  # the server's lifespan ended and a new one began
-            self.client = self._open()
         if "://" in req.path or req.path.startswith("//"):
             raise self._outside(tool)
         # Built here rather than by client.build_request: no cookie jar (a cookie one call
@@ -257,7 +272,7 @@ class Upstream:
             last = attempt == retries
             started = time.perf_counter()
             try:
-                with map_upstream_errors(tool, self.client.timeout):
+                with map_upstream_errors(tool, self._timeout):
                     response = await self._attempt(tool, request)
             except UpstreamError as exc:
                 connect_error = isinstance(exc.__cause__, (httpx.ConnectError,

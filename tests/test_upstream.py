@@ -190,3 +190,31 @@ def test_an_https_backend_verifies_against_the_ca_bundle(facade: Facade) -> None
                                     environ={"INVENTORY_TOKEN": "s3cret"}))
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 50
+
+
+async def test_the_backend_client_opens_on_the_first_call_and_reopens_after_a_lifespan(
+        facade: Facade, mock: respx.MockRouter) -> None:
+    """Starting (and answering tools/list) opens no client; the lifespan's close is seen by
+    readiness, and a call in a new lifespan opens a fresh one."""
+    route = mock.get("/items/SKU-1").respond(json=ITEM)
+    tool = _tool(facade, "get_item")
+    upstream = tool._upstream
+    assert upstream is not None
+    assert upstream._client is None and upstream.is_open_client
+
+    await tool.run({"sku": "SKU-1"})
+    first = upstream._client
+    assert first is not None and not first.is_closed
+
+    await upstream.aclose()
+    assert first.is_closed and not upstream.is_open_client
+
+    await tool.run({"sku": "SKU-1"})
+    assert upstream._client is not first and upstream.is_open_client
+    assert route.call_count == 2
+
+
+async def test_closing_a_backend_that_was_never_called(facade: Facade) -> None:
+    upstream = Upstream(facade.backend, environ={"INVENTORY_TOKEN": "s3cret"})
+    await upstream.aclose()
+    assert upstream._client is None and not upstream.is_open_client
