@@ -169,7 +169,7 @@ def test_missing_credential_env_fails_at_start(facade: Facade) -> None:
 
 
 def _ssl_context(upstream: Upstream) -> ssl.SSLContext:
-    pool = upstream.client._transport._pool  # type: ignore[attr-defined]
+    pool = upstream.transport._pool  # type: ignore[attr-defined]
     context: ssl.SSLContext = pool._ssl_context
     return context
 
@@ -192,29 +192,32 @@ def test_an_https_backend_verifies_against_the_ca_bundle(facade: Facade) -> None
     assert context.cert_store_stats()["x509_ca"] > 50
 
 
-async def test_the_backend_client_opens_on_the_first_call_and_reopens_after_a_lifespan(
+async def test_the_backend_pool_opens_on_the_first_call_and_reopens_after_a_lifespan(
         facade: Facade, mock: respx.MockRouter) -> None:
-    """Starting (and answering tools/list) opens no client; the lifespan's close is seen by
+    """Starting (and answering tools/list) opens no pool; the lifespan's close is seen by
     readiness, and a call in a new lifespan opens a fresh one."""
-    route = mock.get("/items/SKU-1").respond(json=ITEM)
+    route = mock.get("/items/SKU-1").respond(json=ITEM, headers={"Set-Cookie": "s=1"})
     tool = _tool(facade, "get_item")
     upstream = tool._upstream
     assert upstream is not None
-    assert upstream._client is None and upstream.is_open_client
+    assert upstream._pool is None and upstream.is_open_client
 
     await tool.run({"sku": "SKU-1"})
-    first = upstream._client
-    assert first is not None and not first.is_closed
+    first = upstream._pool
+    assert first is not None
 
     await upstream.aclose()
-    assert first.is_closed and not upstream.is_open_client
+    assert upstream._pool is None and not upstream.is_open_client
 
     await tool.run({"sku": "SKU-1"})
-    assert upstream._client is not first and upstream.is_open_client
+    assert upstream._pool is not None and upstream._pool is not first
+    assert upstream.is_open_client
     assert route.call_count == 2
+    # No cookie jar: what one answer set is not sent with the next call.
+    assert "cookie" not in route.calls.last.request.headers
 
 
 async def test_closing_a_backend_that_was_never_called(facade: Facade) -> None:
     upstream = Upstream(facade.backend, environ={"INVENTORY_TOKEN": "s3cret"})
     await upstream.aclose()
-    assert upstream._client is None and not upstream.is_open_client
+    assert upstream._pool is None and not upstream.is_open_client
