@@ -90,11 +90,12 @@ def build(config: Path, output: Path, environ: dict[str, str] | None = None) -> 
         "payload": payload,
     }
     text = _dumps(data) + "\n"
-    _write_atomically(output, text)
+    write_atomically(output, text)
     return BuildResult(output, facade, len(text.encode()), 1 + len(compiled.sources))
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` in one step, creating its folder, readable as the umask allows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -390,7 +390,9 @@ def call(config: Path, tool: str, args: str, record: str | None,
     if target is not None:
         result = _record(facade, tool, arguments, target)
     else:
-        result = asyncio.run(_call(_server(facade), tool, arguments))
+        from facade.fixtures import call_tool
+
+        result = asyncio.run(call_tool(_server(facade), tool, arguments))
     if result.is_error:
         _fail("\n".join(getattr(c, "text", "") for c in result.content))
     if result.structured_content is not None:
@@ -399,22 +401,15 @@ def call(config: Path, tool: str, args: str, record: str | None,
         click.echo(getattr(block, "text", ""))
 
 
-async def _call(server: Any, tool: str, arguments: dict[str, Any]) -> Any:
-    from fastmcp import Client
-
-    async with Client(server) as client:
-        return await client.call_tool(tool, arguments, raise_on_error=False)
-
-
 def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) -> Any:
     """`call --record`: the call, made through a transport that keeps the answer."""
-    from facade.fixtures import FixtureError, RecordingTransport, recorded_fixture
+    from facade.fixtures import FixtureError, RecordingTransport, call_tool, recorded_fixture
     from facade.fixtures import write_fixture
 
     definition = next(t for t in facade.tools if t.name == tool)
     backend = facade.backend_for(definition.api)
     transport = RecordingTransport(definition.max_response_bytes or backend.max_response_bytes)
-    result = asyncio.run(_call(_server(facade, transport=transport), tool, arguments))
+    result = asyncio.run(call_tool(_server(facade, transport=transport), tool, arguments))
     operation = f"{definition.binding.method} {definition.binding.path}"
     try:
         fixture = recorded_fixture(tool, operation, arguments, transport, result,

@@ -23,13 +23,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from facade import __version__
+from facade.artifact import write_atomically
 from facade.curation import Curation, ToolCuration, parse_curation
 from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError
 from facade.schemas import SchemaConverter
@@ -100,7 +100,7 @@ def _curated(curation: Curation) -> dict[tuple[str, str], ToolCuration]:
     """Every curated operation, by (section, name): tools, and resources if any."""
     out: dict[tuple[str, str], ToolCuration] = {
         ("tools", name): tool for name, tool in curation.tools.items()}
-    for name, resource in (getattr(curation, "resources", None) or {}).items():
+    for name, resource in curation.resources.items():
         out[("resources", name)] = resource
     return out
 
@@ -272,23 +272,12 @@ def write_lock(config: Path, output: Path | None = None) -> LockResult:
         raise CurationError(doc.file, problems)
     target = output or lock_path(config)
     files = _digests(spec_files(spec_path), target.parent)
+    digest = _digest(files)
     lock = {"format": FORMAT, "version": FORMAT_VERSION, "facade": __version__,
-            "spec": {"file": _relative(spec_path, target.parent), "digest": _digest(files),
+            "spec": {"file": _relative(spec_path, target.parent), "digest": digest,
                      "files": files}, **shapes}
-    _write(target, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
-    return LockResult(target, sum(len(s) for s in shapes.values()), len(files),
-                      _digest(files))
-
-
-def _write(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
+    return LockResult(target, sum(len(s) for s in shapes.values()), len(files), digest)
 
 
 def _read_lock(path: Path) -> dict[str, Any]:

@@ -217,8 +217,8 @@ def recorded_fixture(tool: str, operation: str, arguments: dict[str, Any],
     status, reason, headers, body = transport.last
     if status >= 300 and not error_bodies:
         body = b""
-    if masked and "json" in _encode_body(body, headers.get("content-type", "")):
-        data = _mask(json.loads(body), tuple(g.lower() for g in masked))
+    if masked and "json" in (encoded := _encode_body(body, headers.get("content-type", ""))):
+        data = _mask(encoded["json"], tuple(g.lower() for g in masked))
         body = json.dumps(data, ensure_ascii=False).encode()
     return Fixture(tool=tool, operation=operation, arguments=scrub_data(arguments),
                    status=status, headers=headers, body=_scrub_bytes(body),

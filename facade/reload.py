@@ -76,7 +76,6 @@ class Reloader:
         server.add_middleware(self._sessions)
         self._files: list[Path] = [self.config]
         self._seen: Snapshot = {}
-        self.reloads = 0  # versions swapped in, for tests and logs
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -149,7 +148,6 @@ class Reloader:
             add_components(self.server, old, self.upstream, self.observer)
             raise
         self.facade = new
-        self.reloads += 1
         self.observer.facade_changed(new)
         for hook in self.on_swap:
             hook(new)
