@@ -102,9 +102,8 @@ def main() -> None:
               help="Exit 1 when tools/list is estimated at more than N tokens (bytes / 4).")
 def check(config: Path, strict: bool, max_tokens: int | None) -> None:
     """Validate the curation against its spec; report every problem at once."""
-    from facade.terminal import print_lines
-
     from facade.drift import drift_lines
+    from facade.terminal import print_lines
 
     # The same lines as `_load` prints, colored only on a terminal.
     try:
@@ -193,7 +192,8 @@ def _enforce(facade: Facade, strict_warnings: int, max_tokens: int | None) -> No
               "curation.yaml -> curation.artifact.json].")
 def build(config: Path, output: Path | None) -> None:
     """Compile the curation into an artifact that serve, tools and call start from."""
-    from facade.artifact import artifact_path, build as build_artifact
+    from facade.artifact import artifact_path
+    from facade.artifact import build as build_artifact
 
     target = output or artifact_path(config)
     if target is None:
@@ -403,8 +403,13 @@ def call(config: Path, tool: str, args: str, record: str | None,
 
 def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) -> Any:
     """`call --record`: the call, made through a transport that keeps the answer."""
-    from facade.fixtures import FixtureError, RecordingTransport, call_tool, recorded_fixture
-    from facade.fixtures import write_fixture
+    from facade.fixtures import (
+        FixtureError,
+        RecordingTransport,
+        call_tool,
+        recorded_fixture,
+        write_fixture,
+    )
 
     definition = next(t for t in facade.tools if t.name == tool)
     backend = facade.backend_for(definition.api)
@@ -613,8 +618,14 @@ def install(config: Path, host: str, name: str | None, dry_run: bool, config_fil
     HOST is claude-desktop, cursor, vscode (.vscode/mcp.json) or claude-code (.mcp.json,
     project scope). Environment variables are passed by name, never by value.
     """
-    from facade.install import HOSTS, SERVER_NAME, InstallError, requirements, snippet
-    from facade.install import env_notes
+    from facade.install import (
+        HOSTS,
+        SERVER_NAME,
+        InstallError,
+        env_notes,
+        requirements,
+        snippet,
+    )
     from facade.install import install as merge_into
 
     if name is not None and not SERVER_NAME.match(name):

@@ -80,18 +80,23 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
         raise ServeError(str(exc)) from None
     server = build_server(facade, observer=observer, auth=auth, upstream=upstreams,
                           watch=watch)
-    if auth is not None and (watch or any(t.scopes for t in facade.tools)):
-        scopes = ToolScopes({t.name: frozenset(t.scopes) for t in facade.tools})
-        server.add_middleware(scopes)
-        reloader = getattr(server, "facade_reloader", None)
-        if reloader is not None:  # a reload brings new tools, with their scopes
-            reloader.on_swap.append(lambda new: scopes.update(
-                {t.name: frozenset(t.scopes) for t in new.tools}))
     lifecycle = Lifecycle(server, upstreams, len(facade.tools), settings.shutdown_grace)
+    reloader = getattr(server, "facade_reloader", None)
+    if reloader is not None:  # readiness counts the tools a reload brings
+        reloader.on_swap.append(lambda new: setattr(lifecycle, "tool_count", len(new.tools)))
+    if auth is not None and (watch or any(t.scopes for t in facade.tools)):
+        scopes = ToolScopes(_scopes(facade))
+        server.add_middleware(scopes)
+        if reloader is not None:  # a reload brings new tools, with their scopes
+            reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
     app = http_app(server, lifecycle, metrics, settings)
     say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({_describe(settings)})")
     run(app, lifecycle, host, port)
+
+
+def _scopes(facade: Facade) -> dict[str, frozenset[str]]:
+    return {t.name: frozenset(t.scopes) for t in facade.tools}
 
 
 def _describe(settings: ServeSettings) -> str:

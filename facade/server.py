@@ -8,7 +8,6 @@ Everything compiled (validators, schemas, shaping rules) is built once, here.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ from facade.events import CallRecord, Observer, open_call
 from facade.failures import UpstreamError
 from facade.scrub import contains_secret, install_log_scrubber, scrub, scrub_data
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition
-from facade.upstream import MissingCredentialError, Upstream, resolve_credentials
+from facade.upstream import MissingCredentialError, Upstream
 
 if TYPE_CHECKING:
     import jsonschema
@@ -308,19 +307,19 @@ def build_upstreams(facade: Facade, *, environ: Mapping[str, str] | None = None,
     """One `Upstream` per API (own client, credentials, breaker and concurrency limit).
 
     Raises:
-        MissingCredentialError: an env var named in a backend's `auth` is not set (checked
-            for every backend before any client is opened).
+        MissingCredentialError: an env var named in a backend's `auth` is not set (no
+            backend is called before all are built).
     """
-    backends = facade.backends or {"": facade.backend}
-    for api, backend in backends.items():
+    upstreams = {}
+    for api, backend in (facade.backends or {"": facade.backend}).items():
         try:
-            resolve_credentials(backend, os.environ if environ is None else environ)
+            upstreams[api] = Upstream(backend, environ=environ, transport=transport,
+                                      observer=observer)
         except MissingCredentialError as exc:
             if not api:
                 raise
             raise MissingCredentialError(f"apis.{api}.{exc}") from None
-    return {api: Upstream(backend, environ=environ, transport=transport, observer=observer)
-            for api, backend in backends.items()}
+    return upstreams
 
 
 def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,

@@ -106,7 +106,7 @@ class Shaper:
         track = self.max_items is not None
         if isinstance(value, dict):
             out = {}
-            pairs = value.items() if keep is True or not isinstance(keep, dict) else \
+            pairs = value.items() if not isinstance(keep, dict) else \
                 [(k, value[k]) for k in keep if k in value]  # in the include's order
             globs = bool(self.redact_globs)
             below_paths = paths if isinstance(paths, dict) and paths else None

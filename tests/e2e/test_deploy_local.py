@@ -3,6 +3,7 @@ and the refusal to listen beyond localhost without inbound auth."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from mcp.client import Client as SDKClient
 from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import (
+    ROOT,
     check_item,
     check_tool_listing,
     child_env,
@@ -285,3 +287,25 @@ def test_an_open_breaker_makes_the_replica_unready(start_facade: Start, backend_
     metrics = httpx.get(base + "/metrics", trust_env=False).text
     assert 'facade_circuit_breaker_state="open"} 1.0' in metrics
     assert httpx.get(base + "/healthz", trust_env=False).status_code == 200  # still alive
+
+
+def test_readiness_follows_a_reload_that_changes_the_tool_count(
+        start_facade: Start, backend_url: str, tmp_path: Path) -> None:
+    """`--watch` over HTTP: after an edit drops a tool, the replica stays ready."""
+    shutil.copytree(ROOT / "specs", tmp_path / "project" / "specs")
+    config = tmp_path / "project" / "curation.yaml"
+    config.write_text((ROOT / "curation.yaml").read_text())
+    proc, base, log = start_facade(backend_url, "--watch", config=config)
+    assert httpx.get(base + "/readyz", trust_env=False).text == "ready\n"
+
+    block = ("  get_category:\n    operation: getCategory\n    description: A product "
+             "category with its parent chain and subcategories.\n    params:\n"
+             "      categoryId: {rename: category_id}\n")
+    assert block in config.read_text()
+    config.write_text(config.read_text().replace(block, ""))  # 4 tools become 3
+    deadline = time.monotonic() + 15
+    while "reloaded" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "reloaded" in log.read_text(errors="replace"), log.read_text(errors="replace")
+    ready = httpx.get(base + "/readyz", trust_env=False)
+    assert (ready.status_code, ready.text) == (200, "ready\n")
