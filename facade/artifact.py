@@ -168,8 +168,7 @@ def load_artifact(config: Path, path: Path) -> Compiled:
             tools=tuple(decode(ToolDefinition, t) for t in payload["tools"]),
             warnings=tuple(decode(Problem, w) for w in payload["warnings"]),
             sources=(),
-            resources=tuple(decode(ResourceDefinition, r)
-                            for r in payload.get("resources", [])),
+            resources=tuple(decode(ResourceDefinition, r) for r in payload["resources"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StaleArtifact(f"its content is malformed ({type(exc).__name__}: {exc})"

@@ -84,17 +84,11 @@ class Uncurated:
 
 def listing(definitions: Sequence[ToolDefinition]) -> list[dict[str, Any]]:
     """The tools exactly as an MCP client receives them from `tools/list`."""
-    from mcp_types import ToolAnnotations
-
     from facade.server import CuratedTool
 
-    # As `CuratedTool.from_definition` builds them, minus the argument and result
-    # validators: compiling those is most of the time for a Stripe-sized spec.
-    return [CuratedTool(
-        name=d.name, title=d.title, description=d.description, parameters=d.input_schema,
-        output_schema=d.output_schema, annotations=ToolAnnotations(**d.annotations),
-    ).to_mcp_tool().model_dump(by_alias=True, exclude_none=True, mode="json")
-        for d in definitions]
+    # from_definition compiles no validator: those are built at a tool's first call.
+    return [CuratedTool.from_definition(d, None).to_mcp_tool().model_dump(
+        by_alias=True, exclude_none=True, mode="json") for d in definitions]
 
 
 def listing_budget(definitions: Sequence[ToolDefinition],

@@ -265,10 +265,9 @@ def diff(config: Path, spec_file: Path | None, lock_file: Path | None, as_json: 
 
 def tool_listing(facade: Facade) -> list[dict[str, Any]]:
     """The tools exactly as an MCP client receives them from `tools/list`."""
-    from facade.server import CuratedTool
+    from facade.budget import listing
 
-    return [CuratedTool.from_definition(d, None).to_mcp_tool().model_dump(
-        by_alias=True, exclude_none=True, mode="json") for d in facade.tools]
+    return listing(facade.tools)
 
 
 @main.command()
