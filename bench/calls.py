@@ -35,8 +35,8 @@ Call = Callable[[], Awaitable[Any]]
 
 
 def _facade_server(url: str) -> Any:
-    from facade.loader import load
-    from facade.server import build_server
+    from facade.loading.loader import load
+    from facade.serve.server import build_server
 
     env = child_env(BENCH_BACKEND_URL=url, FACADE_ARTIFACT="off")
     return build_server(load(CALLS, environ=env), environ=env)
@@ -218,14 +218,14 @@ _PHASES = """
 import asyncio, json, sys, time
 t0 = time.perf_counter()
 import facade.cli
-from facade.artifact import artifact_path, load_fast
+from facade.loading.artifact import artifact_path, load_fast
 t1 = time.perf_counter()
 config = __import__("pathlib").Path(sys.argv[1])
 built, why = load_fast(config, artifact=artifact_path(config))
 t2 = time.perf_counter()
-import facade.server
+import facade.serve.server
 t3 = time.perf_counter()
-server = facade.server.build_server(built)
+server = facade.serve.server.build_server(built)
 t4 = time.perf_counter()
 from fastmcp import Client
 async def first_list():
@@ -252,10 +252,10 @@ def _phases(opts: Options) -> None:
             phases = [median([r[i] for r in runs]) for i in range(5)]
             rows.append([f"{spec} {mode}", *(ms(p) for p in phases), ms(sum(phases))])
     table("Start-up phases, in process (median)",
-          ["spec", "import facade.cli", "load", "import facade.server", "build_server",
+          ["spec", "import facade.cli", "load", "import facade.serve.server", "build_server",
            "first tools/list", "total"], rows,
-          ["`import facade.cli` includes pydantic; `import facade.server` is mostly fastmcp "
-           "(the floor pays it too). build_server is call-time code (facade/server.py)."])
+          ["`import facade.cli` includes pydantic; `import facade.serve.server` is mostly fastmcp "
+           "(the floor pays it too). build_server is call-time code (facade/serve/server.py)."])
 
 
 def _buckets(stats: pstats.Stats, top: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -304,8 +304,8 @@ def _profile_calls(url: str, count: int, out: Path | None) -> list[tuple[str, ps
 
 def profile(opts: Options) -> None:
     _phases(opts)
-    from facade.loader import load
-    from facade.server import build_server
+    from facade.loading.loader import load
+    from facade.serve.server import build_server
 
     profiler = cProfile.Profile()
     profiler.enable()

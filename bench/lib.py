@@ -67,7 +67,7 @@ def spec_of(curation: Path) -> Path:
 
 def operation_labels(curation: Path) -> list[str]:
     """`METHOD /path` of each curated operation, to keep the same ones in FastMCP."""
-    from facade.loader import load
+    from facade.loading.loader import load
 
     return [f"{t.binding.method} {t.binding.path}"
             for t in load(curation, environ=child_env()).tools]

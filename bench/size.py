@@ -23,7 +23,7 @@ TIMEOUT = 600  # FastMCP needs ~15 s and ~2 GB for the whole Stripe spec
 
 def _curated(spec: str) -> tuple[int, int]:
     from facade.cli import tool_listing
-    from facade.loader import load
+    from facade.loading.loader import load
 
     listing = tool_listing(load(CURATIONS / f"{spec}.yaml", environ=child_env()))
     return len(listing), len(json.dumps({"tools": listing}, separators=(",", ":")).encode())

@@ -187,7 +187,7 @@ def memory(opts: Options) -> None:
 
 def _retained() -> list[str]:
     """Python heap kept after `load()`: what the façade holds, whatever the allocator does."""
-    code = ("import gc, json, sys, tracemalloc; from facade.loader import load; "
+    code = ("import gc, json, sys, tracemalloc; from facade.loading.loader import load; "
             "tracemalloc.start(); f = load(sys.argv[1]); gc.collect(); "
             "now, peak = tracemalloc.get_traced_memory(); "
             "print(json.dumps([now, peak, len(f.tools)]))")

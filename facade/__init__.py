@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from facade.errors import CurationError, FacadeError, LoadError, SpecError
-from facade.loader import load
-
-__version__ = "0.1.0"
+from facade.loading.loader import load
+from facade.version import __version__
 
 __all__ = [
     "CurationError",
@@ -20,12 +19,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from facade.server import build_server
+    from facade.serve.server import build_server
 else:
 
     def build_server(*args: Any, **kwargs: Any) -> Any:
-        """Build the FastMCP server for a loaded façade (see `facade.server.build_server`)."""
+        """Build the FastMCP server for a loaded façade (see `facade.serve.server.build_server`)."""
         # Imported lazily: load time must not pull in fastmcp or httpx.
-        from facade.server import build_server as build
+        from facade.serve.server import build_server as build
 
         return build(*args, **kwargs)

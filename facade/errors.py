@@ -7,7 +7,7 @@ FacadeError                 base; never raised directly
     └── CurationError       curation.yaml syntax, shape, or cross-reference problems
 ```
 
-At call time failures are `fastmcp.exceptions.ToolError`s raised by `facade.upstream`,
+At call time failures are `fastmcp.exceptions.ToolError`s raised by `facade.call.upstream`,
 with a message written for the model that called the tool.
 
 Every load-time error is a list of `Problem`s, rendered gcc-style, one per line, so that

@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from facade.errors import Problem
-from facade.serving import ServeSettings
 from facade.shaping import Shaper
 
-__all__ = ["Argument", "BackendSettings", "Facade", "HTTPBinding", "PromptDefinition",
-           "ResourceDefinition", "ToolDefinition",
+__all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding",
+           "JWTSettings", "PromptDefinition", "RateLimit", "ResourceDefinition",
+           "ServeSettings", "StaticToken", "ToolDefinition",
            "annotations_for", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
@@ -118,7 +119,7 @@ class ToolDefinition:
 
 @dataclass(frozen=True)
 class BackendSettings:
-    """How to reach the backend; see `facade.curation.Backend` for what each field means."""
+    """How to reach the backend; see `facade.loading.curation.Backend` for what each field means."""
 
     base_url: str
     timeout: float  # the deadline of a whole call
@@ -143,6 +144,54 @@ class BackendSettings:
 
 
 @dataclass(frozen=True)
+class StaticToken:
+    """A bearer token the operator hands out, by the env var that holds it."""
+
+    principal: str
+    token_env: str  # the env var that holds the token; its value is read at serve time
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JWTSettings:
+    """Where JWT signing keys come from, and what every token must claim."""
+
+    jwks_uri: str
+    issuer: str
+    audience: tuple[str, ...]
+    algorithm: str = "RS256"
+    authorization_servers: tuple[str, ...] = ()  # advertised in RFC 9728 metadata
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Inbound auth: static tokens, JWTs, or both."""
+
+    tokens: tuple[StaticToken, ...] = ()
+    jwt: JWTSettings | None = None
+    public_url: str | None = None  # where clients reach the façade; None: derived at serve
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per principal."""
+
+    per_minute: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `facade serve` needs beyond the tools. The defaults are a local, open server."""
+
+    auth: AuthSettings | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None
+    shutdown_grace: float = 20.0
+
+
+@dataclass(frozen=True)
 class ResourceDefinition:
     """A curated GET operation read as an MCP resource: `uri` holds `{argument}`
     variables (none for a fixed resource); reading runs `tool`'s call path."""
@@ -163,6 +212,15 @@ class PromptDefinition:
     template: str
     tools: tuple[str, ...]
 
+    def render(self, arguments: dict[str, str]) -> str:
+        """Fill the template (checked at load); missing optional arguments become empty."""
+        return self.template.format_map(_Blank(arguments))
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
 
 @dataclass(frozen=True)
 class Facade:
@@ -182,6 +240,9 @@ class Facade:
     # Multi-API curations: every API's backend by API name (`backend` is the first one).
     # Empty for a single-API curation.
     backends: dict[str, BackendSettings] = field(default_factory=dict)
+    # Every spec file it was built from, the root document first (what `--watch` watches).
+    # Where it was read from, not what it is: two equal façades may come from other paths.
+    sources: tuple[Path, ...] = field(default=(), compare=False)
 
     @property
     def is_multi_api(self) -> bool:

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from fastmcp import Client
 
-from facade.loader import load
-from facade.server import build_server
+from facade.loading.loader import load
+from facade.serve.server import build_server
 from facade.tools import Facade
 
 SPEC = Path(__file__).resolve().parent / "data" / "faulty" / "openapi.yaml"

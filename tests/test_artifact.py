@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facade.artifact import artifact_path, build, load_artifact, load_fast
 from facade.cli import main, tool_listing
-from facade.loader import load
+from facade.loading.artifact import artifact_path, build, load_artifact, load_fast
+from facade.loading.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"INVENTORY_URL": "http://127.0.0.1:9/v1", "INVENTORY_TOKEN": "t"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import facade.refs
+import facade.loading.refs
 from facade.cli import main
 
 CURATION = """\
@@ -146,7 +146,7 @@ def test_bad_spec_files(tmp_path: Path, text: str | bytes, name: str, message: s
 
 
 def test_spec_far_over_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(facade.refs, "MAX_SPEC_BYTES", 1024)
+    monkeypatch.setattr(facade.loading.refs, "MAX_SPEC_BYTES", 1024)
     code, output = check(tmp_path, spec=OPERATION % "{}" + "#" * 2000 + "\n")
     assert code == 1
     assert "spec.yaml: the document is 2,186 bytes, over the 1,024-byte limit" in output

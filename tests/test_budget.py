@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facade.budget import estimate_tokens, listing, listing_budget, spec_budget
 from facade.cli import main, tool_listing
-from facade.loader import load
-from facade.scaffold import starter_curation
+from facade.curate.budget import estimate_tokens, listing, listing_budget, spec_budget
+from facade.curate.scaffold import starter_curation
+from facade.loading.loader import load
 from facade.tools import unique_tool_name
 
 ROOT = Path(__file__).resolve().parent.parent

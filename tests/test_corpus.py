@@ -26,7 +26,7 @@ import yaml
 import facade
 from facade.cli import tool_listing
 from facade.errors import CurationError, LoadError
-from facade.spec import OpenAPIDocument, OperationRef, load_spec
+from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec
 from facade.tools import Facade, tool_name_for
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from facade.cli import main
-from facade.curation import parse_curation
-from facade.curator_lint import lint_curation
-from facade.loader import load
-from facade.yamlsource import read_yaml
+from facade.curate.curator_lint import lint_curation
+from facade.loading.curation import parse_curation
+from facade.loading.loader import load
+from facade.loading.yamlsource import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = """\
@@ -191,7 +191,7 @@ def test_check_prints_warnings_and_strict_fails_on_them(
 
 
 def test_strict_counts_the_loaders_warnings_too(write_curation: Callable[[str], Path]) -> None:
-    # An instruction-like description comes from the loader's text checks (facade.lint).
+    # An instruction-like description comes from the loader's text checks (facade.loading.lint).
     path = write_curation(HEAD + """\
   get_category:
     operation: getCategory
@@ -212,7 +212,7 @@ def test_lint_and_budget_stay_load_time_modules() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, json, facade.curator_lint, facade.budget; "
+    code = ("import sys, json, facade.curate.curator_lint, facade.curate.budget; "
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

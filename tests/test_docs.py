@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from pydantic import BaseModel
 
 from facade.cli import main
-from facade.curation import Curation, MultiCuration, curation_json_schema
+from facade.loading.curation import Curation, MultiCuration, curation_json_schema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from facade.encoding import ArgumentError, encode_request
+from facade.call.encoding import ArgumentError, encode_request
 from facade.tools import Argument, HTTPBinding
 
 

@@ -15,10 +15,10 @@ from fastmcp import Client
 from faulty_backend import SECRET_IN_ERROR, FaultyHandler
 from hostile_support import ENV, TOKEN, client_for, error_of, write_facade
 
-from facade.events import CallRecord, Observer
-from facade.loader import load
-from facade.resilience import CircuitBreaker, retry_after_seconds
-from facade.server import build_server
+from facade.call.events import CallRecord, Observer
+from facade.call.resilience import CircuitBreaker, retry_after_seconds
+from facade.loading.loader import load
+from facade.serve.server import build_server
 
 hits = FaultyHandler.hits
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import TOKEN
+
+from facade.call.scrub import register_secrets
 from facade.cli import main
-from facade.fixtures import RecordingTransport, read_fixture
-from facade.scrub import register_secrets
+from facade.curate.fixtures import RecordingTransport, read_fixture
 
 CURATION = """
 version: 1
@@ -228,7 +228,7 @@ async def test_recording_decodes_compressed_answers_and_scrubs_echoed_secrets() 
     assert transport.last is not None
     status, _, headers, body = transport.last
     assert status == 200 and headers == {"content-type": "application/json"}
-    from facade.fixtures import recorded_fixture
+    from facade.curate.fixtures import recorded_fixture
 
     class Result:
         is_error, content, structured_content = False, [], {"n": 1}

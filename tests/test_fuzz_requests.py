@@ -24,9 +24,9 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from facade.loader import load
-from facade.server import CuratedTool
-from facade.upstream import Upstream
+from facade.call.tool import CuratedTool
+from facade.call.upstream import Upstream
+from facade.loading.loader import load
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
 OAS = "readmeio__oas-examples@060d4ff/3.0/json"

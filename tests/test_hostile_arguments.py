@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastmcp.exceptions import ToolError
 from fastmcp.utilities.tests import asgi_client
-
-from facade.encoding import EncodedRequest
-from facade.upstream import Upstream
 from faulty_backend import FaultyHandler
 from hostile_support import ENV, TOKEN, build, client_for, error_of
+
+from facade.call.encoding import EncodedRequest
+from facade.call.upstream import Upstream
 
 seen = FaultyHandler.seen
 

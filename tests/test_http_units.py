@@ -22,15 +22,15 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from facade import LoadError, load
+from facade.call.events import CallRecord, Observer
+from facade.call.scrub import register_secrets
 from facade.cli import main
-from facade.events import CallRecord, Observer
-from facade.http import BindRefused, Lifecycle, _Front, check_bind, public_url_for
-from facade.inbound import InboundAuthError, ToolScopes, build_auth
-from facade.metrics import Metrics
-from facade.observe import AuditLog, Observers, RateLimiter, observers_for
-from facade.scrub import register_secrets
-from facade.server import build_server
-from facade.serving import AuthSettings, JWTSettings, ServeSettings, StaticToken
+from facade.serve.http import BindRefused, Lifecycle, _Front, check_bind, public_url_for
+from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
+from facade.serve.metrics import Metrics
+from facade.serve.observe import AuditLog, Observers, RateLimiter, observers_for
+from facade.serve.server import build_server
+from facade.tools import AuthSettings, JWTSettings, ServeSettings, StaticToken
 
 Write = Callable[..., Path]
 
@@ -298,7 +298,7 @@ def test_observers_stop_at_a_refusal_and_survive_a_broken_one(
     with pytest.raises(ToolError):
         observers.call_started(CallRecord(tool="t"))
     assert recorder.events == []
-    with caplog.at_level(logging.ERROR, logger="facade.observe"):
+    with caplog.at_level(logging.ERROR, logger="facade.serve.observe"):
         Observers([Broken(), recorder]).call_finished(CallRecord(tool="t"))
     assert recorder.events == ["finished"]
     assert "observer Broken failed" in caplog.text
@@ -321,7 +321,7 @@ def _samples(metrics: Metrics) -> dict[str, float]:
 
 
 def test_metrics_follow_calls_attempts_and_the_breaker() -> None:
-    metrics = Metrics(["get_item"], backend="http://backend/v1")
+    metrics = Metrics(["get_item"], ["http://backend/v1"])
     record = CallRecord(tool="get_item", backend_status=200, response_bytes=10)
     metrics.call_started(record)
     assert _samples(metrics)['facade_tool_calls_in_flight{tool="get_item"}'] == 1
@@ -405,7 +405,7 @@ async def test_readiness_reasons_and_draining(write_curation: Write) -> None:
     facade = _facade(write_curation)
     upstream = SimpleNamespace(is_open_client=True, breaker_state="closed")
     clock = Clock()
-    lifecycle = Lifecycle(build_server(facade, environ={}), upstream,  # type: ignore[arg-type]
+    lifecycle = Lifecycle(build_server(facade, environ={}), {"": upstream},  # type: ignore[dict-item]
                           len(facade.tools), grace=5, clock=clock)
     assert await lifecycle.not_ready() == []
     upstream.breaker_state = "half_open"
@@ -462,7 +462,7 @@ def test_allow_unauthenticated_reaches_the_server(write_curation: Write,
                                                   how: list[str]) -> None:
     """The flag (or FACADE_ALLOW_UNAUTHENTICATED=1) lets `serve` go on to listen publicly."""
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr("facade.http.run", lambda app, lifecycle, host, port:
+    monkeypatch.setattr("facade.serve.http.run", lambda app, lifecycle, host, port:
                         started.append((host, port)))
     env = {} if how else {"FACADE_ALLOW_UNAUTHENTICATED": "1"}
     result = CliRunner().invoke(main, ["serve", "--config", str(write_curation(HEAD + TOOLS)),
@@ -476,7 +476,7 @@ def test_allow_unauthenticated_reaches_the_server(write_curation: Write,
 
 def test_a_compiled_artifact_keeps_auth_scopes_and_audit_args(write_curation: Write) -> None:
     """`facade build` output must not drop what guards the HTTP server."""
-    from facade.artifact import build, load_fast
+    from facade.loading.artifact import build, load_fast
 
     path = write_curation(HEAD + "server:\n  auth:\n    tokens: [{principal: ops, token_env: "
                           "OPS_TOKEN}]\n  rate_limit: {per_minute: 5}\n" + TOOLS)

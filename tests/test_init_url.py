@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facade import scaffold
 from facade.cli import main
+from facade.curate import scaffold
 
 SPEC = json.dumps({
     "openapi": "3.0.3",

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from facade.cli import main
-from facade.install import HOSTS
+from facade.curate.install import HOSTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CURATION = str(ROOT / "curation.yaml")

@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from facade import __version__
 from facade.cli import main
-from facade.manifest import SCHEMA_URL
+from facade.curate.manifest import SCHEMA_URL
+from facade.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 CURATION = str(ROOT / "curation.yaml")

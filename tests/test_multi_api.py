@@ -12,16 +12,16 @@ import inventory_backend
 import pytest
 from click.testing import CliRunner
 from fastmcp import Client
-
-from facade.cli import main
-from facade.curation import MultiCuration, parse_any_curation
-from facade.errors import CurationError
-from facade.events import Observer
-from facade.http import Lifecycle
-from facade.loader import load
-from facade.server import build_server, build_upstreams
-from facade.upstream import MissingCredentialError
 from faulty_backend import FaultyHandler
+
+from facade.call.events import Observer
+from facade.call.upstream import MissingCredentialError
+from facade.cli import main
+from facade.errors import CurationError
+from facade.loading.curation import MultiCuration, parse_any_curation
+from facade.loading.loader import load
+from facade.serve.http import Lifecycle
+from facade.serve.server import build_server, build_upstreams
 
 Write = Callable[..., Path]
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +292,7 @@ def test_commands_without_multi_api_support_refuse_in_one_line(
 
 async def test_an_artifact_holds_every_api(write_curation: Write, env: dict[str, str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from facade.artifact import artifact_path, load_fast
+    from facade.loading.artifact import artifact_path, load_fast
 
     path = write_curation(CURATION.replace("      get_item:\n", """      get_item:
         description: "Get one item.\\u200b"
@@ -304,7 +304,7 @@ async def test_an_artifact_holds_every_api(write_curation: Write, env: dict[str,
     assert "3 tool(s)" in built.stdout and "keyed by 5 file digest(s)" in built.stdout
     target = artifact_path(path, {})
     assert target is not None and target.is_file()
-    monkeypatch.setattr("facade.loader.load_spec", _no_spec)
+    monkeypatch.setattr("facade.loading.single.load_spec", _no_spec)
     facade, why = load_fast(path, artifact=target, environ=env)
     assert why is None
     assert facade == fresh  # tools, api bindings, backends and warnings alike
@@ -349,7 +349,7 @@ def test_lint_positions_findings_under_the_api(write_curation: Write,
 
 def test_install_lists_every_api_s_variables(write_curation: Write, env: dict[str, str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from facade.install import requirements
+    from facade.curate.install import requirements
 
     for name in env:
         monkeypatch.delenv(name, raising=False)
@@ -376,7 +376,7 @@ def test_an_invalid_api_name_gets_the_api_name_rule(write_curation: Write) -> No
 
 
 def test_parse_any_curation_dispatches_on_apis(write_curation: Write) -> None:
-    from facade.yamlsource import read_yaml
+    from facade.loading.yamlsource import read_yaml
 
     doc = read_yaml(write_curation(CURATION))
     assert isinstance(parse_any_curation(doc), MultiCuration)

@@ -10,7 +10,7 @@ import yaml
 
 import facade
 from facade.errors import LoadError
-from facade.spec import load_spec
+from facade.loading.spec import load_spec
 
 
 def op_file(op_id: str) -> str:

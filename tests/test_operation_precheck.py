@@ -1,7 +1,7 @@
 """The pure-Python pre-check of a curated operation's structure, and its authority.
 
-`facade.spec.OpenAPIDocument._validate` builds a small `shape` of each curated operation
-and asks `facade.spec.plainly_valid_operation` whether openapi-pydantic would certainly
+`facade.loading.spec.OpenAPIDocument._validate` builds a small `shape` of each curated operation
+and asks `facade.loading.spec.plainly_valid_operation` whether openapi-pydantic would certainly
 accept it; only when the answer is no are openapi-pydantic's models imported (~60 ms of a
 cold start) to validate it and word the error. So the pre-check may say no to a valid
 shape, but must never say yes to one openapi-pydantic refuses (in 3.0 or 3.1): that
@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from openapi_pydantic.v3 import v3_0, v3_1
 from pydantic import ValidationError
 
-import facade.spec
+import facade.loading.spec
 from facade import LoadError, load
-from facade.spec import load_spec, plainly_valid_operation
+from facade.loading.spec import load_spec, plainly_valid_operation
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "specs-corpus"
@@ -259,7 +259,7 @@ def test_every_real_world_operation_is_vouched_for(
         verdicts.append(plainly_valid_operation(shape))
         return verdicts[-1]
 
-    monkeypatch.setattr(facade.spec, "plainly_valid_operation", recording)
+    monkeypatch.setattr(facade.loading.spec, "plainly_valid_operation", recording)
     doc = load_spec(spec)
     refs = list(doc.by_label.values())
     assert len(refs) > 400
@@ -272,8 +272,8 @@ def test_every_real_world_operation_is_vouched_for(
 def test_a_valid_start_does_not_import_openapi_pydantic() -> None:
     code = textwrap.dedent("""\
         import sys
-        import facade.loader
-        api = facade.loader.load("curation.yaml", environ={
+        import facade.loading.loader
+        api = facade.loading.loader.load("curation.yaml", environ={
             "INVENTORY_URL": "http://127.0.0.1:9/v1", "INVENTORY_TOKEN": "t"})
         print(len(api.tools), "openapi_pydantic" in sys.modules,
               any(m.startswith("openapi_pydantic") for m in sys.modules))

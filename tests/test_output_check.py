@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from facade.server import _fast_check
+from facade.call.checks import _fast_check
 
 SCHEMAS = {
     "object": {"type": "object", "properties": {
@@ -63,7 +63,7 @@ def test_other_keywords_keep_the_jsonschema_path(schema: dict[str, Any]) -> None
 def _input_schemas() -> dict[str, dict[str, Any]]:
     """The input schemas of real tools: the bundled example and two corpus curations."""
     import facade
-    from facade.server import _FAST_INPUT_KEYWORDS
+    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
 
     root = Path(__file__).resolve().parents[1]
     env = {"INVENTORY_URL": "http://127.0.0.1:9", "INVENTORY_TOKEN": "x" * 20}
@@ -90,7 +90,7 @@ def test_real_tools_have_a_fast_argument_check() -> None:
 @given(data=st.data())
 def test_fast_argument_acceptance_implies_jsonschema_acceptance(name: str,
                                                                 data: st.DataObject) -> None:
-    from facade.server import _FAST_INPUT_KEYWORDS
+    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
 
     schema = INPUTS[name]
     names = [*schema.get("properties", {}), "unknown"]
@@ -113,13 +113,13 @@ def test_fast_argument_acceptance_implies_jsonschema_acceptance(name: str,
 ])
 def test_arguments_the_compiled_check_could_misjudge_keep_the_jsonschema_path(
         schema: dict[str, Any]) -> None:
-    from facade.server import _FAST_INPUT_KEYWORDS
+    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
 
     assert _fast_check(schema, _FAST_INPUT_KEYWORDS) is None
 
 
 def test_string_enums_and_bounds_take_the_fast_path() -> None:
-    from facade.server import _FAST_INPUT_KEYWORDS
+    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
 
     schema = {"type": "object", "additionalProperties": False, "required": ["state"],
               "properties": {"state": {"enum": ["open", "closed", None]},

@@ -18,7 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_load_time_imports_neither_fastmcp_nor_httpx() -> None:
-    code = ("import sys, json, facade.loader, facade.scaffold; "
+    code = ("import sys, json, facade.loading.loader, facade.curate.scaffold; "
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

@@ -15,11 +15,11 @@ from fastmcp.exceptions import ToolError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facade.server import CuratedTool
+from facade.call.bodies import decode_json
+from facade.call.tool import CuratedTool
+from facade.call.upstream import Upstream
 from facade.shaping import Shaper, parse_path
 from facade.tools import BackendSettings, HTTPBinding, ToolDefinition
-from facade.bodies import decode_json
-from facade.upstream import Upstream
 
 GLOBS = ["password", "*_token", "ssn"]
 PATHS = ["account.owner.email", "items[].cost"]

@@ -12,7 +12,7 @@ from fastmcp import Client
 from mcp.shared.exceptions import MCPError
 
 from facade import CurationError, load
-from facade.server import build_server
+from facade.serve.server import build_server
 
 ROOT = Path(__file__).resolve().parent.parent
 Write = Callable[..., Path]

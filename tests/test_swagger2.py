@@ -1,4 +1,4 @@
-"""Swagger 2.0 documents load, converted to OpenAPI 3.0 in memory (`facade.swagger2`), or
+"""Swagger 2.0 documents load, converted to OpenAPI 3.0 in memory (`facade.loading.swagger2`), or
 are refused with the file, JSON pointer and reason for what cannot be converted.
 
 - a table of hand-written 2.0 snippets and the 3.0 they become;
@@ -28,13 +28,13 @@ from fastmcp import Client
 from openapi_spec_validator.validation import OpenAPIV30SpecValidator
 
 import facade
-import facade.spec
+import facade.loading.spec
 from facade import build_server, load
 from facade.cli import main
 from facade.errors import SpecError
-from facade.refs import read_document
-from facade.spec import load_spec
-from facade.swagger2 import Conversion, Issue, convert
+from facade.loading.refs import read_document
+from facade.loading.spec import load_spec
+from facade.loading.swagger2 import Conversion, Issue, convert
 
 DATA = Path(__file__).resolve().parent / "data" / "swagger2" / "petstore"
 PETSTORE = DATA / "swagger.yaml"
@@ -481,7 +481,7 @@ def test_the_document_is_converted_once_per_load(tmp_path: Path,
         calls.append(file)
         return convert(file, data, display=display)
 
-    monkeypatch.setattr(facade.spec, "convert", counting)
+    monkeypatch.setattr(facade.loading.spec, "convert", counting)
     assert [t.name for t in load(_curation(tmp_path)).tools] == \
         ["find_pets", "get_pet", "get_owner"]
     assert calls == [PETSTORE.resolve()]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facade import terminal
-from facade.cli import main
+from facade.cli import main, terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 CURATION = str(ROOT / "curation.yaml")

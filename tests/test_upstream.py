@@ -15,9 +15,10 @@ import respx
 from fastmcp.exceptions import ToolError
 
 from facade import load
-from facade.server import CuratedTool, build_server
+from facade.call.tool import CuratedTool
+from facade.call.upstream import MissingCredentialError, Upstream
+from facade.serve.server import build_server
 from facade.tools import Facade
-from facade.upstream import MissingCredentialError, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://backend.test/v1"
@@ -104,7 +105,7 @@ async def test_transport_failures_become_tool_errors(
 
 def test_every_transport_error_is_mapped(facade: Facade) -> None:
     """Like httpx's own exhaustiveness test: no TransportError escapes unmapped."""
-    from facade.failures import map_upstream_errors
+    from facade.call.failures import map_upstream_errors
 
     definition = facade.tools[0]
     subclasses: list[type[httpx.TransportError]] = []

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from facade import load
-from facade.http import PROBE_PATHS
+from facade.serve.http import PROBE_PATHS
 
 from .conftest import ROOT
 

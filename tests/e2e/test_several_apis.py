@@ -13,7 +13,6 @@ import inventory_backend
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
-
 from faulty_backend import FaultyHandler
 
 from .conftest import ROOT, TOKEN, child_env, free_port, stop, wait_for_port

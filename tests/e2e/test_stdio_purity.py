@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hostile_support import ENV, TOKEN, write_facade
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,134 @@
+"""Call time: checking a call's arguments and its result against the tool's schemas.
+
+Each schema gets a compiled fast path (fastjsonschema) that accepts most values in a few
+microseconds, and jsonschema, which decides and words the error whenever the fast path
+does not accept. Both are built on first use, so starting pays for neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import fastjsonschema
+
+from facade.errors import dotted_path
+
+if TYPE_CHECKING:
+    import jsonschema
+
+__all__ = ["FAST_INPUT_KEYWORDS", "FAST_KEYWORDS", "SchemaCheck", "argument_errors"]
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    # The schemas were built and checked at load (`facade check` runs check_schema on
+    # them); checking again at every start would cost Stripe-sized tools a second.
+    # Imported here: jsonschema takes ~30 ms to import, and is needed only once a fast
+    # path does not accept (see `SchemaCheck`).
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema)
+
+
+# Keywords whose meaning a draft-7 compiled validator shares with 2020-12: output schemas
+# (shape only) use nothing else. Anything outside this set keeps the jsonschema path.
+FAST_KEYWORDS = frozenset({
+    "type", "properties", "items", "anyOf", "allOf", "oneOf", "additionalProperties",
+    "required", "$ref", "$defs", "deprecated", "readOnly", "writeOnly",
+})
+# Input schemas add validation keywords both read alike. `enum` and `const` only with
+# strings and nulls: Python's `True == 1` would let a compiled check accept `true` for 1.
+# (`multipleOf` is left out: the two round floats differently.)
+FAST_INPUT_KEYWORDS = FAST_KEYWORDS | {
+    "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "minItems", "maxItems", "minProperties", "maxProperties",
+    "enum", "const",
+}
+# Annotations: whatever their value holds (an example may be any JSON), nothing to check.
+_ANNOTATIONS = frozenset({"description", "title", "examples", "default", "format"})
+
+
+def _plain(schema: Any, keywords: frozenset[str] = FAST_KEYWORDS) -> bool:
+    """Whether `schema` uses only `keywords` (vendor `x-` keys aside)."""
+    if isinstance(schema, list):
+        return all(_plain(s, keywords) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            if not isinstance(value, dict) or not all(_plain(v, keywords)
+                                                      for v in value.values()):
+                return False
+        elif key in _ANNOTATIONS:
+            continue
+        elif key in ("enum", "const") and key in keywords:
+            values = value if key == "enum" and isinstance(value, list) else [value]
+            if not all(v is None or isinstance(v, str) for v in values):
+                return False
+        elif key not in keywords and not key.startswith("x-"):
+            return False
+        elif key in ("required", "pattern") or key.startswith(("min", "max", "exclusive")):
+            continue  # values, not subschemas
+        elif not _plain(value, keywords):
+            return False
+    return True
+
+
+def _fast_check(schema: dict[str, Any], keywords: frozenset[str] = FAST_KEYWORDS
+                ) -> Callable[[Any], Any] | None:
+    """A compiled validator (fastjsonschema, ~15x faster on large results) used as a fast
+    path: when it accepts, jsonschema would too; when it rejects, jsonschema decides and
+    words the error. None when the schema is outside what it shares with 2020-12."""
+    if not _plain(schema, keywords):
+        return None
+    try:
+        return fastjsonschema.compile(schema, use_default=False, use_formats=False,
+                                      detailed_exceptions=False)
+    except Exception:  # any schema it cannot compile keeps the jsonschema path
+        return None
+
+
+class SchemaCheck:
+    """One schema's checks, each built on first use, so that starting does not pay for
+    tools nobody calls: the compiled fast path (`_fast_check`) and jsonschema, which
+    decides and words the errors whenever the fast path does not accept."""
+
+    def __init__(self, schema: dict[str, Any], keywords: frozenset[str]) -> None:
+        self.schema = schema
+        self._keywords = keywords
+        self._fast: Callable[[Any], Any] | None | bool = False  # False: not compiled yet
+        self._validator: jsonschema.Draft202012Validator | None = None
+
+    def fast_accepts(self, value: Any) -> bool:
+        if self._fast is False:
+            self._fast = _fast_check(self.schema, self._keywords)
+        check = self._fast
+        if not callable(check):
+            return False
+        try:
+            check(value)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    @property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        if self._validator is None:
+            self._validator = _validator(self.schema)
+        return self._validator
+
+
+def argument_errors(validator: jsonschema.Draft202012Validator, arguments: Any) -> list[str]:
+    messages = []
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
+        where = dotted_path(tuple(error.absolute_path))
+        if error.validator == "additionalProperties" and not error.absolute_path:
+            allowed = sorted((error.schema.get("properties") or {}))
+            extra = sorted(set(arguments) - set(allowed)) if isinstance(arguments, dict) else []
+            messages.append(f"unknown argument(s) {', '.join(map(repr, extra))}; the tool "
+                            f"takes {', '.join(allowed) or 'no arguments'}")
+        elif error.validator == "required":
+            messages.append(error.message.replace("property", "argument"))
+        else:
+            messages.append(f"{where or 'arguments'}: {error.message}")
+    return messages

@@ -1,0 +1,175 @@
+"""Call time: a curated operation as an MCP tool, and the steps of one call.
+
+`CuratedTool.run()`: validate the arguments (`facade.call.checks`) → encode the request
+(`facade.call.encoding`) → send it (`facade.call.upstream`) → decode and shape the answer
+→ check it against the output schema → return structured content. Everything it uses was
+compiled at load time and lives on the frozen `ToolDefinition`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastmcp.exceptions import ToolError
+from fastmcp.server.dependencies import get_access_token, get_http_headers
+from fastmcp.tools import Tool, ToolResult
+from mcp_types import TextContent, ToolAnnotations
+from pydantic import PrivateAttr
+
+from facade.call.bodies import decode_json
+from facade.call.checks import FAST_INPUT_KEYWORDS, FAST_KEYWORDS, SchemaCheck, argument_errors
+from facade.call.encoding import ArgumentError, encode_request
+from facade.call.events import CallRecord, Observer, open_call
+from facade.call.failures import UpstreamError
+from facade.call.scrub import contains_secret, scrub, scrub_data
+from facade.call.upstream import Upstream
+from facade.errors import dotted_path
+from facade.tools import READ_ONLY_METHODS, ToolDefinition
+
+__all__ = ["CuratedTool"]
+
+
+def _principal() -> str | None:
+    """Who is calling: the inbound access token's client id, when there is one."""
+    token = get_access_token()
+    return token.client_id if token is not None else None
+
+
+def _forwarded(names: tuple[str, ...]) -> dict[str, str]:
+    """The inbound HTTP headers the curation allows through (none over stdio)."""
+    if not names:
+        return {}
+    inbound = get_http_headers(include={n.lower() for n in names})
+    return {name: inbound[name.lower()] for name in names if name.lower() in inbound}
+
+
+class CuratedTool(Tool):
+    """A curated operation exposed as an MCP tool; `run()` proxies one backend call."""
+
+    _definition: ToolDefinition = PrivateAttr()
+    _upstream: Upstream | None = PrivateAttr(default=None)
+    _observer: Observer = PrivateAttr(default_factory=Observer)
+    _inputs: SchemaCheck = PrivateAttr()
+    _outputs: SchemaCheck | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None,
+                        observer: Observer | None = None) -> CuratedTool:
+        tool = cls(
+            name=definition.name,
+            title=definition.title,
+            description=definition.description,
+            parameters=definition.input_schema,
+            output_schema=definition.output_schema,
+            annotations=ToolAnnotations(**definition.annotations),
+        )
+        tool._definition = definition
+        tool._upstream = upstream
+        tool._observer = observer or Observer()
+        tool._inputs = SchemaCheck(definition.input_schema, FAST_INPUT_KEYWORDS)
+        if definition.output_schema is not None:
+            tool._outputs = SchemaCheck(definition.output_schema, FAST_KEYWORDS)
+        return tool
+
+    def __repr__(self) -> str:
+        d = self._definition
+        return f"CuratedTool(name={d.name!r}, operation={d.binding.method} {d.binding.path})"
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        record = CallRecord(tool=self.name, principal=_principal())
+        observer = self._observer
+        with open_call(record):
+            try:
+                result = await self._call(arguments, record)
+            except UpstreamError as exc:
+                record.outcome = exc.outcome
+                raise
+            except ToolError:
+                if record.outcome == "ok":
+                    record.outcome = "error"
+                raise
+            except BaseException:
+                record.outcome = "cancelled" if record.outcome == "ok" else record.outcome
+                raise
+            finally:
+                observer.call_finished(record)
+        return result
+
+    async def _call(self, arguments: dict[str, Any], record: CallRecord) -> ToolResult:
+        definition = self._definition
+        if definition.binding.method not in READ_ONLY_METHODS and \
+                definition.annotations.get("readOnlyHint"):
+            # Load time refuses this; the check here makes the guarantee hold at call time too.
+            record.outcome = "refused"
+            raise ToolError(f"Tool {self.name} is read-only but bound to "
+                            f"{definition.binding.method}; refusing to call it")
+        problems = [] if self._inputs.fast_accepts(arguments) else argument_errors(
+            self._inputs.validator, arguments)
+        if problems:
+            record.outcome = "invalid_arguments"
+            raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
+        try:
+            request = encode_request(definition.binding, arguments)
+        except ArgumentError as exc:
+            record.outcome = "invalid_arguments"
+            raise ToolError(f"Invalid arguments for {self.name}: {exc}") from exc
+        if self._upstream is None:
+            raise ToolError(f"Tool {self.name} is not connected to a backend")
+        record.arguments = {k: arguments[k] for k in definition.audit_arguments
+                            if k in arguments} or None
+        try:
+            self._observer.call_started(record)
+        except ToolError:
+            record.outcome = "rejected"
+            raise
+        upstream = self._upstream
+        response = await upstream.send(definition, request, _forwarded(
+            upstream.backend.forward_headers))
+        if response.media_type == "application/json" or response.media_type.endswith("+json"):
+            backend = upstream.backend
+            return self._structured(decode_json(definition, response.body,
+                                                backend.max_json_depth, backend.max_json_items))
+        if definition.output_schema is None and (response.media_type.startswith("text/")
+                                                 or not response.body):
+            return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
+                "utf-8", errors="replace")))])
+        kind = response.media_type or "no content type"
+        raise ToolError(f"The backend answered {definition.binding.method} "
+                        f"{definition.binding.path} with {kind}, which facade does not "
+                        "pass on")
+
+    def _structured(self, data: Any) -> ToolResult:
+        definition = self._definition
+        notes: list[str] = []
+        shaped = definition.shaper.apply(data, notes)
+        text = json.dumps(shaped, ensure_ascii=False)
+        if contains_secret(text):  # a backend that echoes the façade's own credential
+            shaped = scrub_data(shaped)
+            text = json.dumps(shaped, ensure_ascii=False)
+        if definition.output_schema is None:
+            structured = None
+        elif definition.wrap_result:
+            structured = {"result": shaped}
+        elif isinstance(shaped, dict):
+            structured = shaped
+        else:
+            raise ToolError(f"The backend answered {definition.binding.method} "
+                            f"{definition.binding.path} with a JSON "
+                            f"{type(shaped).__name__} where the spec documents an object")
+        outputs = self._outputs
+        if outputs is not None and not outputs.fast_accepts(structured):
+            from jsonschema.exceptions import best_match
+
+            error = best_match(outputs.validator.iter_errors(structured))
+            if error is not None:
+                where = dotted_path(tuple(error.absolute_path)) or "the result"
+                raise ToolError(f"The backend's answer to {definition.binding.method} "
+                                f"{definition.binding.path} does not match its documented "
+                                f"schema at {where}: {error.message}")
+        content = [TextContent(type="text", text=text)]
+        content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
+        meta: dict[str, Any] | None = {"facade": {"truncated": notes}} if notes else None
+        if definition.wrap_result:
+            meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
+        return ToolResult(content=content, structured_content=structured, meta=meta)

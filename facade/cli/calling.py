@@ -1,0 +1,162 @@
+"""`facade call`, `test` and `serve`: tools called once, replayed offline, or served."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facade.cli.common import config_option, fail, fixtures_option, load_facade, server_for
+from facade.tools import Facade
+
+__all__ = ["call", "replay", "serve"]
+
+
+@click.command()
+@config_option
+@click.argument("tool")
+@click.option("--args", "args", default="{}", show_default=True, help="Arguments as JSON.")
+@click.option("--record", metavar="NAME", help="Also save the backend's answer and the "
+              "result as a contract example, fixtures/TOOL/NAME.json (see `facade test`).")
+@fixtures_option
+def call(config: Path, tool: str, args: str, record: str | None,
+         fixtures_dir: Path | None) -> None:
+    """Call one tool through the full pipeline and print the result."""
+    from facade.curate.fixtures import FixtureError, fixture_path
+
+    try:
+        target = fixture_path(config, tool, record, fixtures_dir) if record is not None \
+            else None
+    except FixtureError as exc:
+        raise click.BadParameter(str(exc), param_hint="--record") from None
+    try:
+        arguments = json.loads(args)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--args") from None
+    if not isinstance(arguments, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--args")
+    facade = load_facade(config)
+    names = [t.name for t in facade.tools]
+    if tool not in names:
+        from facade.errors import did_you_mean
+        hint = did_you_mean(tool, names)
+        fail(f"unknown tool {tool!r}" + (f" ({hint})" if hint else f"; tools: {names}"))
+    if target is not None:
+        result = _record(facade, tool, arguments, target)
+    else:
+        from facade.curate.fixtures import call_tool
+
+        result = asyncio.run(call_tool(server_for(facade), tool, arguments))
+    if result.is_error:
+        fail("\n".join(getattr(c, "text", "") for c in result.content))
+    if result.structured_content is not None:
+        click.echo(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    for block in result.content[1 if result.structured_content is not None else 0:]:
+        click.echo(getattr(block, "text", ""))
+
+
+def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) -> Any:
+    """`call --record`: the call, made through a transport that keeps the answer."""
+    from facade.curate.fixtures import (
+        FixtureError,
+        RecordingTransport,
+        call_tool,
+        recorded_fixture,
+        write_fixture,
+    )
+
+    definition = next(t for t in facade.tools if t.name == tool)
+    backend = facade.backend_for(definition.api)
+    transport = RecordingTransport(definition.max_response_bytes or backend.max_response_bytes)
+    result = asyncio.run(call_tool(server_for(facade, transport=transport), tool, arguments))
+    operation = f"{definition.binding.method} {definition.binding.path}"
+    try:
+        fixture = recorded_fixture(tool, operation, arguments, transport, result,
+                                   definition.shaper.redact_globs,
+                                   error_bodies=backend.error_excerpt > 0)
+    except FixtureError as exc:
+        fail(f"{target}: {exc}")
+    try:
+        write_fixture(target, fixture)
+    except OSError as exc:
+        fail(f"{target}: cannot write the fixture: {exc.strerror or exc}")
+    click.echo(f"recorded {target} (status {fixture.status}); `facade test` replays it",
+               err=True)
+    return result
+
+
+@click.command(name="test")
+@config_option
+@click.option("--update", is_flag=True, help="Accept the current results as the golden ones.")
+@fixtures_option
+def replay(config: Path, update: bool, fixtures_dir: Path | None) -> None:
+    """Replay the recorded fixtures through the current curation, offline, and compare
+    each result with its golden one. Exit 1 on any difference (unless --update)."""
+    from facade.cli.terminal import styled
+    from facade.curate.fixtures import find_fixtures, replay_all, updated, write_fixture
+
+    paths = find_fixtures(config, fixtures_dir)
+    if not paths:
+        fail(f"no fixtures under {fixtures_dir or config.parent / 'fixtures'}; record one "
+              "with `facade call TOOL --args JSON --record NAME`")
+    facade = load_facade(config)
+    replays = replay_all(facade, paths)
+    color = styled(sys.stdout)
+    failed = changed = 0
+    for r in replays:
+        where = os.path.relpath(r.path)
+        if r.problem is not None:
+            failed += 1
+            click.echo(f"{where}: cannot replay: {r.problem}")
+        elif r.ok:
+            click.echo(f"{where}: ok")
+        elif update:
+            changed += 1
+            write_fixture(r.path, updated(r))
+            click.echo(f"{where}: golden result updated")
+        else:
+            failed += 1
+            click.echo(f"{where}: the result differs from the golden one")
+            for line in r.diff():
+                fg = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1]) if color else None
+                click.echo(click.style("  " + line, fg=fg))
+    counts = [f"{len(replays) - failed - changed} ok"] + \
+        [f"{n} {what}" for n, what in ((changed, "updated"), (failed, "failed")) if n]
+    click.echo(f"{len(replays)} fixture(s): " + ", ".join(counts))
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@config_option
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio",
+              show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP bind address.")
+@click.option("--port", default=8000, show_default=True, type=int, help="HTTP port.")
+@click.option("--allow-unauthenticated", is_flag=True, envvar="FACADE_ALLOW_UNAUTHENTICATED",
+              help="Serve HTTP beyond localhost without server.auth, e.g. behind a gateway "
+              "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
+@click.option("--watch", is_flag=True, help="Reload the curation and spec when they "
+              "change; an invalid version is rejected and the last good one keeps serving.")
+def serve(config: Path, transport: str, host: str, port: int,
+          allow_unauthenticated: bool, watch: bool) -> None:
+    """Serve the curated tools over stdio or streamable HTTP (at /mcp)."""
+    facade = load_facade(config)
+    if transport == "stdio":
+        from facade.serve.observe import observers_for
+
+        server_for(facade, observers_for(facade), watch=config if watch else None).run(
+            transport="stdio", show_banner=False)
+        return
+    from facade.serve.http import ServeError, serve_http
+
+    try:
+        serve_http(facade, host=host, port=port, allow_unauthenticated=allow_unauthenticated,
+                   watch=config if watch else None)
+    except ServeError as exc:
+        fail(f"{facade.config_file}: {exc}")

@@ -1,0 +1,488 @@
+"""The schema of curation.yaml (version 1), as pydantic models.
+
+Shape and single-field rules live here; whether an operation or a parameter exists is a
+question for the spec, answered in `facade.loading.loader`. Every model forbids unknown keys, so a
+typo is an error with a suggestion, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import types
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from facade.errors import CurationError, Problem, did_you_mean
+from facade.loading.yamlsource import YAMLDocument
+
+__all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTAuth",
+           "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
+           "APICuration", "MultiCuration", "ResourceCuration", "ResponseCuration", "Retries",
+           "ServerInfo", "StaticTokenAuth", "Timeouts", "ToolCuration", "curation_json_schema",
+           "parse_any_curation",
+           "parse_curation"]
+
+TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class _Model(BaseModel):
+    """Base of every curation node: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StaticTokenAuth(_Model):
+    """One bearer token accepted by `facade serve --transport http`."""
+
+    principal: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$",
+        description="Who presents the token: the name in the audit log and the rate limiter.",
+    )
+    token_env: str = Field(description="Env var holding the token; read when serving starts.")
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes the token grants (see `tools.<name>.scopes`)."
+    )
+
+
+JWTAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                       "ES384", "ES512", "EdDSA"]
+
+
+class JWTAuth(_Model):
+    """JWT access tokens from an identity provider, checked against its JWKS."""
+
+    jwks_uri: str = Field(description="URL of the provider's JSON Web Key Set.")
+    issuer: str = Field(description="The `iss` every token must carry.")
+    audience: str | list[str] = Field(
+        description="The `aud` every token must carry (one of these): tokens minted for "
+        "another service are refused."
+    )
+    algorithm: JWTAlgorithm = Field("RS256", description="The signing algorithm accepted.")
+    authorization_servers: list[str] | None = Field(
+        None, description="Authorization servers advertised in the protected-resource "
+        "metadata; defaults to `[issuer]`."
+    )
+
+
+class InboundAuth(_Model):
+    """Who may call the façade over HTTP. Without it, `serve` binds only to localhost."""
+
+    tokens: list[StaticTokenAuth] = Field(
+        default_factory=list, description="Static bearer tokens, by env var name."
+    )
+    jwt: JWTAuth | None = Field(None, description="JWT validation against a JWKS.")
+    public_url: str | None = Field(
+        None, description="The URL clients reach the façade at (without /mcp); it names the "
+        "protected resource in RFC 9728 metadata. Defaults to the bind address."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> InboundAuth:
+        if not self.tokens and self.jwt is None:
+            raise ValueError("give `tokens`, `jwt`, or both")
+        return self
+
+
+class RateLimitCuration(_Model):
+    """A token bucket per principal (per token, or per JWT subject)."""
+
+    per_minute: float = Field(gt=0, description="Sustained tool calls per minute.")
+    burst: int = Field(10, ge=1, description="Calls allowed in a burst (the bucket size).")
+
+
+class ServerInfo(_Model):
+    name: str | None = Field(None, description="MCP server name shown to clients.")
+    instructions: str | None = Field(
+        None, description="Server instructions sent to the client at initialization."
+    )
+    auth: InboundAuth | None = Field(
+        None, description="Inbound auth for `serve --transport http`."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host header values accepted besides localhost "
+        "and the bind address (`*.example.com` globs); others get 421."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Browser origins accepted besides the server's own "
+        "(`https://chat.example.com`); others get 403."
+    )
+    rate_limit: RateLimitCuration | None = Field(
+        None, description="Per-principal limit on tool calls."
+    )
+    shutdown_grace: float = Field(
+        20.0, gt=0, description="Seconds in-flight calls get to finish after SIGTERM."
+    )
+
+
+class Auth(_Model):
+    """How facade authenticates to the backend. Values are environment variable names."""
+
+    bearer_env: str | None = Field(
+        None, description="Env var holding a token sent as `Authorization: Bearer …`."
+    )
+    api_key_env: str | None = Field(None, description="Env var holding an API key.")
+    header: str = Field("X-Api-Key", description="Header that carries `api_key_env`.")
+    basic_user_env: str | None = Field(None, description="Env var holding the basic-auth user.")
+    basic_password_env: str | None = Field(
+        None, description="Env var holding the basic-auth password."
+    )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Auth:
+        schemes = [
+            self.bearer_env is not None,
+            self.api_key_env is not None,
+            self.basic_user_env is not None or self.basic_password_env is not None,
+        ]
+        if sum(schemes) != 1:
+            raise ValueError(
+                "give exactly one of bearer_env, api_key_env, or basic_user_env + "
+                "basic_password_env"
+            )
+        if schemes[2] and (self.basic_user_env is None or self.basic_password_env is None):
+            raise ValueError("basic auth needs both basic_user_env and basic_password_env")
+        return self
+
+
+class Timeouts(_Model):
+    """Per-attempt limits, in seconds; each is capped by `backend.timeout`."""
+
+    connect: float = Field(5.0, gt=0, description="Establishing a connection.")
+    read: float = Field(10.0, gt=0, description="Waiting for each chunk of the answer.")
+    write: float = Field(10.0, gt=0, description="Sending each chunk of the request.")
+    pool: float = Field(5.0, gt=0, description="Waiting for a free pooled connection.")
+
+
+class Retries(_Model):
+    """Retries of idempotent calls on connect errors, 429, 502, 503 and 504."""
+
+    attempts: int = Field(2, ge=0, le=10, description="Retries after the first attempt; 0 "
+                          "disables retrying.")
+    backoff: float = Field(0.1, ge=0, description="Base of the exponential backoff (seconds); "
+                           "each wait is drawn uniformly below base × 2^retry (full jitter).")
+    max_backoff: float = Field(2.0, ge=0, description="Longest single wait, in seconds.")
+
+
+class CircuitBreaker(_Model):
+    """After `failures` failed calls in a row, calls fail fast until `reset_after` has
+    passed; then one probe call decides between closing and staying open."""
+
+    failures: int = Field(5, ge=1, description="Consecutive failed calls that open it.")
+    reset_after: float = Field(30.0, gt=0, description="Seconds open before a probe call.")
+
+
+class Backend(_Model):
+    base_url: str = Field(
+        description="Base URL of the REST API; `${VAR}` and `${VAR:-default}` are expanded. "
+        "The spec's `servers` are never used."
+    )
+    timeout: float = Field(10.0, gt=0, description="Deadline in seconds for a whole call, "
+                           "retries and reading the answer included.")
+    timeouts: Timeouts = Field(default_factory=Timeouts,
+                               description="Per-attempt connect/read/write/pool timeouts.")
+    retries: Retries = Field(default_factory=Retries, description="Retry policy.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker,
+                                            description="Fail fast while the backend is down.")
+    max_concurrency: int = Field(
+        32, ge=1, description="Calls in flight to the backend at once; more fail fast as busy."
+    )
+    max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
+    max_json_items: int = Field(
+        200_000, ge=1, description="Most JSON values (objects, arrays, scalars) accepted."
+    )
+    error_excerpt: int = Field(
+        0, ge=0, le=2000, description="Characters of a backend error body shown to the model "
+        "(redacted, secrets scrubbed); 0 shows none."
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list, description="Headers of the inbound MCP HTTP request passed on "
+        "to the backend. Nothing else is forwarded; credentials never are."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Static headers sent with every backend request."
+    )
+    auth: Auth | None = Field(None, description="Backend credentials, by env var name.")
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, gt=0,
+        description="Largest decoded response body accepted from the backend.",
+    )
+
+
+class ParamCuration(_Model):
+    rename: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Argument name shown to the agent instead of the spec's name.",
+    )
+    description: str | None = Field(None, description="Replaces the spec's description.")
+    value: JsonValue = Field(
+        None, description="A fixed value: always sent, never shown to the agent."
+    )
+    hidden: bool = Field(False, description="Never shown and never sent.")
+    default: JsonValue = Field(None, description="Default shown to the agent and sent when omitted.")
+    allow: list[Literal["/", "\\", ";", "?", "#"]] = Field(
+        default_factory=list, description="Characters a path parameter may contain; they are "
+        "sent percent-encoded. Dot segments and control characters are always refused."
+    )
+    max_length: int = Field(256, ge=1, description="Longest path parameter value accepted.")
+
+    @model_validator(mode="after")
+    def _compatible(self) -> ParamCuration:
+        fixed = "value" in self.model_fields_set
+        if fixed and self.hidden:
+            raise ValueError("`value` and `hidden` exclude each other: a fixed value is sent")
+        if (fixed or self.hidden) and (self.rename or self.description or
+                                       "default" in self.model_fields_set):
+            raise ValueError("a fixed or hidden parameter is not shown, so it takes no "
+                             "rename, description or default")
+        return self
+
+    @property
+    def is_fixed(self) -> bool:
+        return "value" in self.model_fields_set
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set
+
+
+class ResponseCuration(_Model):
+    include: list[str] | None = Field(
+        None, description="Allow-list of dotted paths kept in results (`[]` for arrays)."
+    )
+    redact: list[str] = Field(
+        default_factory=list, description="Dotted paths removed from results and output schema."
+    )
+    max_items: int | None = Field(
+        None, gt=0, description="Arrays longer than this are cut, with a note saying so."
+    )
+
+
+class ToolCuration(_Model):
+    operation: str = Field(description="An operationId, or `METHOD /path` as in the spec.")
+    description: str | None = Field(
+        None, description="Replaces the operation's summary and description."
+    )
+    title: str | None = Field(None, description="Human-readable title of the tool.")
+    params: dict[str, ParamCuration] = Field(
+        default_factory=dict, description="Per-parameter curation, keyed by the spec's name."
+    )
+    response: ResponseCuration = Field(
+        default_factory=ResponseCuration, description="How results are shaped."
+    )
+    max_response_bytes: int | None = Field(
+        None, gt=0, description="This tool's cap on the decoded response body; defaults "
+        "to `backend.max_response_bytes`."
+    )
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes a caller's token needs to see and call "
+        "this tool (with `server.auth`)."
+    )
+    audit_args: list[str] = Field(
+        default_factory=list, description="Arguments whose values the audit log records; "
+        "others are never logged."
+    )
+
+
+class ResourceCuration(ToolCuration):
+    """A GET operation exposed as an MCP resource (or resource template)."""
+
+    uri: str = Field(
+        pattern=r"^[a-z][a-z0-9+.-]*://",
+        description="The resource URI, e.g. `inventory://items/{sku}`: each `{name}` is an "
+        "argument of the operation (after renames); without any, a fixed resource.",
+    )
+    mime_type: str = Field("application/json", description="MIME type of the contents.")
+
+
+def section_of(tool: ToolCuration) -> str:
+    """Where an operation's curation sits: `resources` for a resource, else `tools`."""
+    return "resources" if isinstance(tool, ResourceCuration) else "tools"
+
+
+class PromptArgumentCuration(_Model):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,63}$", description="Argument name.")
+    description: str | None = Field(None, description="What the argument is.")
+    required: bool = Field(True, description="Whether the client must give it.")
+
+
+class PromptCuration(_Model):
+    """A prompt template offered to the client, usually steering toward curated tools."""
+
+    description: str | None = Field(None, description="What the prompt is for.")
+    title: str | None = Field(None, description="Human-readable title.")
+    arguments: list[PromptArgumentCuration] = Field(
+        default_factory=list, description="Arguments filled into `template` as `{name}`."
+    )
+    tools: list[str] = Field(
+        default_factory=list, description="Curated tools the prompt relies on; checked at load."
+    )
+    template: str = Field(min_length=1, description="The prompt text, with `{name}` "
+                          "placeholders for arguments (write `{{` for a literal brace).")
+
+
+ToolName = Annotated[str, Field(pattern=TOOL_NAME_PATTERN)]
+
+
+class Curation(_Model):
+    """The whole curation.yaml."""
+
+    version: Literal[1] = Field(description="Format version; always 1.")
+    spec: str = Field(description="Path to the OpenAPI document, relative to this file.")
+    server: ServerInfo = Field(default_factory=ServerInfo, description="MCP server identity.")
+    backend: Backend = Field(description="Where and how calls are proxied.")
+    read_only: bool = Field(True, description="Refuse any operation that is not GET or HEAD.")
+    redact: list[str] = Field(
+        default_factory=list, description="Field-name globs removed from every response."
+    )
+    tools: dict[ToolName, ToolCuration] = Field(
+        min_length=1, description="The curated tools, keyed by MCP tool name."
+    )
+    resources: dict[ToolName, ResourceCuration] = Field(
+        default_factory=dict, description="GET operations exposed as MCP resources, keyed "
+        "by resource name."
+    )
+    prompts: dict[ToolName, PromptCuration] = Field(
+        default_factory=dict, description="Prompt templates, keyed by prompt name."
+    )
+
+
+API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+APIName = Annotated[str, Field(pattern=API_NAME_PATTERN)]
+# The keys that describe one API: at the top level of a single-API curation, or under
+# `apis.<name>` of a multi-API one.
+API_KEYS = ("spec", "backend", "read_only", "redact", "tools", "resources")
+
+
+class APICuration(_Model):
+    """One API of a multi-API curation: the single-API keys, plus a `namespace`."""
+
+    namespace: APIName | None = Field(
+        None, description="Prefix of this API's tool and resource names: `<namespace>_<name>`. "
+        "Without it, the names are used as written."
+    )
+    spec: str = Curation.model_fields["spec"]  # type: ignore[assignment]
+    backend: Backend = Curation.model_fields["backend"]  # type: ignore[assignment]
+    read_only: bool = Curation.model_fields["read_only"]  # type: ignore[assignment]
+    redact: list[str] = Curation.model_fields["redact"]  # type: ignore[assignment]
+    tools: dict[ToolName, ToolCuration] = \
+        Curation.model_fields["tools"]  # type: ignore[assignment]
+    resources: dict[ToolName, ResourceCuration] = \
+        Curation.model_fields["resources"]  # type: ignore[assignment]
+
+    def as_curation(self, server: ServerInfo) -> Curation:
+        """This API as a single-API curation (without prompts), for the loader."""
+        fields = {key: getattr(self, key) for key in API_KEYS}
+        return Curation.model_construct(version=1, server=server, prompts={}, **fields)
+
+
+class MultiCuration(_Model):
+    """A curation.yaml serving several APIs, each with its own spec and backend."""
+
+    version: Literal[1] = Field(description="Format version; always 1.")
+    server: ServerInfo = Field(default_factory=ServerInfo, description="MCP server identity.")
+    apis: dict[APIName, APICuration] = Field(
+        min_length=1, description="The APIs behind this façade, keyed by a short name; each "
+        "has its own `spec`, `backend`, `tools`…"
+    )
+    prompts: dict[ToolName, PromptCuration] = Field(
+        default_factory=dict, description="Prompt templates, keyed by prompt name; `tools` "
+        "are final (namespaced) tool names."
+    )
+
+
+def curation_json_schema() -> dict[str, Any]:
+    """The JSON Schema of curation.yaml: a single-API curation, or a multi-API one."""
+    schema: dict[str, Any] = TypeAdapter(Curation | MultiCuration).json_schema()
+    schema["title"] = "curation.yaml"
+    schema["description"] = ("A façade curation: one API at the top level (`spec`, "
+                             "`backend`, `tools`…), or several under `apis:`.")
+    return schema
+
+
+def parse_curation(doc: YAMLDocument) -> Curation:
+    """Validate the shape of a single-API curation, reporting every problem at once."""
+    if not isinstance(doc.data, dict):
+        raise CurationError(doc.file, [doc.problem((), "the top level must be a mapping")])
+    try:
+        return Curation.model_validate(doc.data)
+    except ValidationError as exc:
+        raise CurationError(doc.file, [_problem(doc, err) for err in exc.errors()]) from None
+
+
+def parse_any_curation(doc: YAMLDocument) -> Curation | MultiCuration:
+    """A single-API curation, or a multi-API one when the document has `apis:`."""
+    if not isinstance(doc.data, dict) or "apis" not in doc.data:
+        return parse_curation(doc)
+    mixed = [key for key in API_KEYS if key in doc.data]
+    if mixed:
+        raise CurationError(doc.file, [doc.problem(
+            (key,), f"{key!r} at the top level cannot be combined with `apis:`", key=True,
+            hint="move it under apis.<name>, or remove `apis:`") for key in mixed])
+    try:
+        return MultiCuration.model_validate(doc.data)
+    except ValidationError as exc:
+        raise CurationError(doc.file, [_problem(doc, err, MultiCuration)
+                                       for err in exc.errors()]) from None
+
+
+def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> Problem:
+    loc = tuple(p for p in err["loc"] if p != "[key]")
+    kind, message, hint = err["type"], err["msg"], None
+    if kind == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1], root))
+        return doc.problem(loc, f"unknown key {loc[-1]!r}", hint=hint, key=True)
+    if kind == "missing":
+        return doc.problem(loc, f"missing required key {loc[-1]!r}", key=True)
+    if err["loc"][-1:] == ("[key]",):
+        message = f"invalid name {loc[-1]!r}: {message.lower()}"
+        hint = "API names are snake_case: " + API_NAME_PATTERN if loc[:1] == ("apis",) and \
+            len(loc) == 2 else "tool names are snake_case: ^[a-z][a-z0-9_]{0,63}$"
+        return doc.problem(loc, message, hint=hint, key=True)
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    value = err.get("input")
+    if isinstance(value, (bool, datetime.date)) and kind in ("string_type", "literal_error"):
+        hint = f'YAML read this as {type(value).__name__}; quote the value, e.g. "no"'
+    return doc.problem(loc, message, hint=hint)
+
+
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[str]:
+    """The keys allowed at `loc`, for "did you mean" on an unknown key."""
+    tp: Any = root
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return args[0] if len(args) == 1 else tp
+    return tp

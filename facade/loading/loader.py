@@ -1,0 +1,60 @@
+"""Load time: curation.yaml + the OpenAPI document → a validated, frozen `Facade`.
+
+Every problem found is collected and raised once, as one `CurationError`, so a curator
+fixes everything in one pass. Only curated operations are resolved. A single-API curation
+is loaded by `facade.loading.single`; one with `apis:` by `facade.loading.multi`, which runs the
+single-API loader once per API and merges the results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from facade.errors import LoadError
+from facade.loading.curation import MultiCuration, parse_any_curation
+from facade.loading.multi import compile_multi
+from facade.loading.single import Compiled, SingleLoader, expand_env
+from facade.loading.yamlsource import read_yaml
+from facade.tools import Facade
+
+__all__ = ["DEFAULT_CONFIG", "Compiled", "check", "compile_facade", "expand_env", "load"]
+
+DEFAULT_CONFIG = "curation.yaml"
+
+
+def load(config: str | Path = DEFAULT_CONFIG, *, environ: dict[str, str] | None = None,
+         compiled: Compiled | None = None) -> Facade:
+    """Read, validate and compile a curation and its spec.
+
+    With `compiled` (tools a `facade build` artifact stored), the spec is not read: only
+    the curation's environment-dependent settings are derived.
+
+    Raises:
+        CurationError: the curation has problems (all of them are listed).
+        SpecError: the OpenAPI document cannot be used.
+    """
+    return compile_facade(config, environ=environ, compiled=compiled)[0]
+
+
+def compile_facade(config: str | Path = DEFAULT_CONFIG, *,
+                   environ: dict[str, str] | None = None, compiled: Compiled | None = None
+                   ) -> tuple[Facade, Compiled]:
+    """`load`, also returning the spec-derived part, with the spec files it read."""
+    doc = read_yaml(config)
+    curation = parse_any_curation(doc)
+    if isinstance(curation, MultiCuration):
+        return compile_multi(doc, curation, Path(config), environ or dict(os.environ),
+                             compiled)
+    loader = SingleLoader(doc, curation, Path(config), environ or dict(os.environ))
+    facade = loader.run(compiled)
+    assert loader.compiled is not None  # run() raised otherwise
+    return facade, loader.compiled
+
+
+def check(config: str | Path = DEFAULT_CONFIG) -> tuple[Facade | None, LoadError | None]:
+    """Load, returning the error instead of raising it (for the CLI and reloads)."""
+    try:
+        return load(config), None
+    except LoadError as exc:
+        return None, exc

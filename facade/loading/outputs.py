@@ -1,0 +1,174 @@
+"""Load time: a tool's output schema and response shaping, from the curated response.
+
+The output schema is pruned the way results are (`response.include`, redaction) and kept
+within the tool's byte budget: a schema too large is cut at the deepest nesting level that
+fits (`_fit_by_limit`), never expanded in full first. Results that are not objects are
+wrapped as `{"result": …}`, and the schema says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from facade.errors import Problem, did_you_mean
+from facade.loading.curation import ToolCuration, section_of
+from facade.loading.schemas import (
+    MAX_TOOL_BYTES,
+    OverBudget,
+    SchemaConverter,
+    budget_note,
+    fit_schema,
+    json_size,
+)
+from facade.loading.spec import OpenAPIDocument, Response
+from facade.loading.yamlsource import YAMLDocument
+from facade.shaping import Shaper, parse_path, schema_has_path
+
+__all__ = ["OutputSchemas"]
+
+
+class OutputSchemas:
+    """Builds the output schema and shaper of each tool, reporting into shared lists."""
+
+    def __init__(self, doc: YAMLDocument, redact: list[str], problems: list[Problem],
+                 warnings: list[Problem]) -> None:
+        self.doc, self.redact = doc, redact
+        self.problems, self.warnings = problems, warnings
+
+    def build(self, spec: OpenAPIDocument, name: str, tool: ToolCuration,
+              response: Response | None, budget: int) -> tuple[dict[str, Any] | None, bool, Shaper]:
+        """The output schema, pruned like the results and at most about `budget` bytes;
+        whether results are wrapped; the shaper."""
+        rc = tool.response
+        shaper = Shaper(max_items=rc.max_items)
+        for key in ("include", "redact"):
+            for i, entry in enumerate(getattr(rc, key) or []):
+                try:
+                    parse_path(entry)
+                except ValueError as exc:
+                    self.problems.append(self.doc.problem(
+                        (section_of(tool), name, "response", key, i), str(exc),
+                        hint="dotted names, with [] after an array: items[].id"))
+                    return None, True, shaper
+        shaper = Shaper.build(rc.include, [*self.redact, *rc.redact], rc.max_items)
+        media = (response.media_type or "").split(";")[0].lower() if response else ""
+        if response is not None and media and not (media == "application/json"
+                                                   or media.endswith("+json")):
+            return None, False, shaper  # text results carry no structured content
+
+        def attempt(limit: int | None, allowance: int | None) -> _Attempt:
+            converter = SchemaConverter(spec.resolver, version=spec.version, mode="output",
+                                        limit=limit, allowance=allowance,
+                                        note=budget_note(MAX_TOOL_BYTES))
+            raw = converter.bundle(converter.convert(response.schema, response.base)
+                                   if response else {})
+            schema, wrap = _wrapped(shaper.apply_schema(raw))
+            return _Attempt(raw, schema, wrap, converter.collapsed)
+
+        if rc.include:
+            # What is kept may lie deep: convert it all, keep the included part, then fit.
+            whole = attempt(None, None)
+            self._check_response_paths(tool, name, whole.raw)
+            fitted = fit_schema(whole.schema, budget)
+            if fitted.depth is not None:
+                self._collapsed(tool, name, f"is {fitted.size:,} bytes", fitted.depth)
+            return fitted.schema, whole.wrap, shaper
+        chosen, depth = _fit_by_limit(attempt, budget)
+        if depth is not None:
+            self._collapsed(tool, name, f"is over {budget // 1024} KB", depth)
+        # Paths into what was collapsed cannot be checked here; they are still redacted.
+        self._check_response_paths(tool, name, chosen.raw)
+        return chosen.schema, chosen.wrap, shaper
+
+    def _collapsed(self, tool: ToolCuration, name: str, size: str, depth: int) -> None:
+        self.warnings.append(self.doc.problem(
+            (section_of(tool), name, "response"), f"the output schema {size}; what is nested "
+            f"deeper than {depth} level(s) is collapsed to keep the tool under "
+            f"{MAX_TOOL_BYTES // 1024} KB", severity="warning",
+            hint="keep the fields agents need with response.include"))
+
+    def _check_response_paths(self, tool: ToolCuration, name: str, schema: dict[str, Any]
+                              ) -> None:
+        rc = tool.response
+        self._check_paths(tool, name, rc.include or [], "include", schema)
+        self._check_paths(tool, name, [e for e in rc.redact if "." in e or "[]" in e],
+                          "redact", schema)
+
+    def _check_paths(self, tool: ToolCuration, name: str, paths: list[str], key: str,
+                     schema: dict[str, Any]) -> None:
+        defs = schema.get("$defs", {})
+        for i, entry in enumerate(paths):
+            if schema_has_path(schema, parse_path(entry), defs) is False:
+                top = _top_level_names(schema, defs)
+                self.problems.append(self.doc.problem(
+                    (section_of(tool), name, "response", key, i),
+                    f"{entry!r} is not in the response schema",
+                    hint=did_you_mean(entry, top) or (f"top-level fields: {', '.join(top)}"
+                                                      if top else None)))
+
+
+class _Attempt(NamedTuple):
+    raw: dict[str, Any]  # as converted, before pruning
+    schema: dict[str, Any]  # pruned and wrapped: what the tool lists
+    wrap: bool
+    collapsed: int  # subschemas collapsed at the limit
+
+
+def _fit_by_limit(attempt: Callable[[int | None, int | None], _Attempt], budget: int
+                  ) -> tuple[_Attempt, int | None]:
+    """The whole schema when it fits in `budget`, else the one cut at the deepest nesting
+    limit that fits, with that limit. Each try gives up once the converter's estimate
+    passes the budget by a quarter (the estimate runs about a quarter under the real
+    size, so such a try would not have fitted), so this costs a few budgets' worth of
+    conversion, never a full expansion."""
+
+    def fitting(limit: int | None) -> _Attempt | None:
+        try:
+            tried = attempt(limit, budget + budget // 4)
+        except OverBudget:
+            return None
+        return tried if json_size(tried.schema) <= budget else None
+
+    whole = fitting(None)
+    if whole is not None:
+        return whole, None
+    best: tuple[_Attempt, int | None] | None = None
+    for limit in range(1, 65):
+        tried = fitting(limit)
+        if tried is None:
+            break
+        best = (tried, limit if tried.collapsed else None)
+        if not tried.collapsed:
+            break  # nothing was left to collapse: the whole schema fits after all
+    # Even the top level alone is over the budget: cut at 1, and the tool is over.
+    return best or (attempt(1, None), 1)
+
+
+def _wrapped(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """An object schema as it is; anything else under `result`, as results are wrapped."""
+    root = schema.get("$ref")
+    if isinstance(root, str) and root.startswith("#/$defs/"):
+        # A recursive schema as the whole response: inline its definition at the root.
+        schema = {**schema["$defs"][root.removeprefix("#/$defs/")], "$defs": schema["$defs"]}
+    if schema.get("type") == "object" and "$ref" not in schema:
+        return schema, False
+    defs = schema.pop("$defs", None)
+    wrapped: dict[str, Any] = {"type": "object", "properties": {"result": schema},
+                               "required": ["result"], "x-fastmcp-wrap-result": True}
+    if defs:
+        wrapped["$defs"] = defs
+    return wrapped, True
+
+
+def _top_level_names(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:
+    while isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict):
+            return sorted(schema["properties"])
+        if isinstance(schema.get("items"), dict):
+            schema = schema["items"]
+        elif isinstance(schema.get("$ref"), str):
+            schema = defs.get(schema["$ref"].removeprefix("#/$defs/"), {})
+        else:
+            return []
+    return []

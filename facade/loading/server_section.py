@@ -1,0 +1,127 @@
+"""Load time: how `facade serve` faces its own clients, from the curation's `server:` section.
+
+Inbound auth (static bearer tokens, JWTs), the Host/Origin allow-lists, the per-principal
+rate limit and the shutdown grace period become a frozen `ServeSettings` on the `Facade`,
+like every other load-time result. Only env var *names* are kept for tokens: their values
+are read when the HTTP server starts (`facade.serve.inbound`), never at load.
+
+The settings themselves (`ServeSettings` and its parts) live in `facade.tools`, with the
+other frozen definitions; `facade.serve.http` and `facade.serve.inbound` do the serving.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from facade.errors import PathPart, Problem, did_you_mean
+from facade.loading.curation import ServerInfo, ToolCuration, section_of
+from facade.loading.yamlsource import YAMLDocument
+from facade.tools import (
+    AuthSettings,
+    JWTSettings,
+    RateLimit,
+    ServeSettings,
+    StaticToken,
+)
+
+__all__ = ["serve_settings", "tool_problems"]
+
+Expand = Callable[[str, tuple[PathPart, ...]], str]
+_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
+
+
+def serve_settings(info: ServerInfo, expand: Expand, problems: list[Problem],
+                   doc: YAMLDocument) -> ServeSettings:
+    """The serving settings of a curation; `${VAR}`s in URLs, issuer, audience and the
+    allow-lists are expanded with `expand`, which reports unset variables itself."""
+    at: tuple[PathPart, ...] = ("server",)
+    hosts = tuple(expand(h, (*at, "allowed_hosts", i)) for i, h in enumerate(info.allowed_hosts))
+    origins = tuple(expand(o, (*at, "allowed_origins", i))
+                    for i, o in enumerate(info.allowed_origins))
+    for i, origin in enumerate(origins):
+        if origin != "*" and not _is_url(origin):
+            problems.append(doc.problem((*at, "allowed_origins", i),
+                                        f"{origin!r} is not an origin",
+                                        hint="scheme and host, e.g. https://chat.example.com"))
+    limit = info.rate_limit
+    return ServeSettings(
+        auth=_auth(info, expand, problems, doc) if info.auth else None,
+        allowed_hosts=hosts, allowed_origins=origins,
+        rate_limit=RateLimit(limit.per_minute, limit.burst) if limit else None,
+        shutdown_grace=info.shutdown_grace,
+    )
+
+
+def _auth(info: ServerInfo, expand: Expand, problems: list[Problem], doc: YAMLDocument
+          ) -> AuthSettings:
+    auth = info.auth
+    assert auth is not None
+    at: tuple[PathPart, ...] = ("server", "auth")
+    public_url = expand(auth.public_url, (*at, "public_url")) if auth.public_url else None
+    if public_url is not None and not _is_url(public_url):
+        problems.append(doc.problem((*at, "public_url"), f"{public_url!r} is not an http(s) "
+                                    "URL", hint="e.g. https://facade.example.com"))
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(auth.tokens):
+        problems += _scope_problems(doc, (*at, "tokens", i, "scopes"), entry.scopes)
+        if entry.principal in seen:
+            problems.append(doc.problem((*at, "tokens", i, "principal"),
+                                        f"principal {entry.principal!r} is already used by "
+                                        f"tokens[{seen[entry.principal]}]"))
+        seen.setdefault(entry.principal, i)
+    tokens = tuple(StaticToken(t.principal, t.token_env, tuple(t.scopes)) for t in auth.tokens)
+    jwt = None
+    if auth.jwt is not None:
+        j, jat = auth.jwt, (*at, "jwt")
+        audience = [j.audience] if isinstance(j.audience, str) else j.audience
+        jwt = JWTSettings(
+            jwks_uri=expand(j.jwks_uri, (*jat, "jwks_uri")),
+            issuer=expand(j.issuer, (*jat, "issuer")),
+            audience=tuple(expand(a, (*jat, "audience")) for a in audience),
+            algorithm=j.algorithm,
+            authorization_servers=tuple(expand(s, (*jat, "authorization_servers", i))
+                                        for i, s in enumerate(j.authorization_servers or [])),
+        )
+        for key in ("jwks_uri",):
+            if not _is_url(getattr(jwt, key)):
+                problems.append(doc.problem((*jat, key), f"{getattr(jwt, key)!r} is not an "
+                                            "http(s) URL"))
+        for i, server in enumerate(jwt.authorization_servers):
+            if not _is_url(server):
+                problems.append(doc.problem((*jat, "authorization_servers", i),
+                                            f"{server!r} is not an http(s) URL"))
+        if not any(jwt.audience):
+            problems.append(doc.problem((*jat, "audience"), "an audience is required",
+                                        hint="the value your identity provider puts in `aud` "
+                                        "for this façade, often its public URL"))
+    return AuthSettings(tokens=tokens, jwt=jwt, public_url=public_url)
+
+
+def tool_problems(doc: YAMLDocument, name: str, tool: ToolCuration,
+                  properties: Mapping[str, Any]) -> list[Problem]:
+    """A tool's `scopes` must be scope tokens; its `audit_args` must name arguments the agent
+    can pass (after renames)."""
+    section = section_of(tool)
+    problems = _scope_problems(doc, (section, name, "scopes"), tool.scopes)
+    for i, arg in enumerate(tool.audit_args):
+        if arg not in properties:
+            problems.append(doc.problem(
+                (section, name, "audit_args", i), f"{arg!r} is not an argument of {name}",
+                hint=did_you_mean(arg, list(properties)) or
+                f"its arguments are: {', '.join(properties) or 'none'}"))
+    return problems
+
+
+def _scope_problems(doc: YAMLDocument, at: tuple[PathPart, ...], scopes: list[str]
+                    ) -> list[Problem]:
+    return [doc.problem((*at, i), f"{scope!r} is not a scope: one word of printable "
+                        "characters without quotes or backslashes (RFC 6749 §3.3)")
+            for i, scope in enumerate(scopes) if not _SCOPE.match(scope)]
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -1,0 +1,270 @@
+"""Serve time: `facade serve --transport http` as a service (stateless streamable HTTP).
+
+What wraps the FastMCP app, outermost first:
+
+    _Front        /healthz /readyz /metrics pass straight through (probes and scrapers send
+                  pod IPs as Host); everything else is Host/Origin-checked (421/403, fastmcp's
+                  `HostOriginGuardMiddleware` in strict mode) and counted while in flight
+    FastMCP app   auth (401 + WWW-Authenticate, RFC 9728 metadata), /mcp, custom routes
+
+`_Server` is uvicorn's server with a graceful SIGTERM: readiness turns 503 at once, requests
+under way get up to `server.shutdown_grace` seconds, then the app's lifespan ends and closes
+the backend client. A second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastmcp import FastMCP
+from fastmcp.server.http import HostOriginGuardMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from facade.call.upstream import MissingCredentialError
+from facade.serve.components import Upstreams
+from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
+from facade.serve.metrics import CONTENT_TYPE, Metrics
+from facade.serve.observe import observers_for
+from facade.serve.server import build_server, build_upstreams
+from facade.tools import Facade, ServeSettings
+
+__all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "check_bind",
+           "http_app", "public_url_for", "run", "say", "serve_http"]
+
+MCP_PATH = "/mcp"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ServeError(Exception):
+    """The HTTP server cannot start as configured; the message says why and what to do."""
+
+
+class BindRefused(ServeError):
+    """`serve` was asked to listen beyond localhost without inbound auth."""
+
+
+def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: bool = False,
+               environ: Mapping[str, str] | None = None, watch: Path | None = None) -> None:
+    """Build everything, serve until SIGTERM, drain, close.
+
+    Raises:
+        ServeError: the bind address needs auth, or a credential env var is missing.
+    """
+    environ = os.environ if environ is None else environ
+    settings = facade.serving
+    check_bind(host, settings, allow_unauthenticated)
+    backends = facade.backends.values() or [facade.backend]
+    metrics = Metrics([t.name for t in facade.tools], [b.base_url for b in backends])
+    observer = observers_for(facade, metrics)
+    try:
+        upstreams = build_upstreams(facade, environ=environ, observer=observer)
+        auth = None
+        if settings.auth is not None:
+            public_url = settings.auth.public_url or public_url_for(host, port)
+            auth = build_auth(facade, settings.auth, public_url, environ)
+    except (MissingCredentialError, InboundAuthError) as exc:
+        raise ServeError(str(exc)) from None
+    server = build_server(facade, observer=observer, auth=auth, upstream=upstreams,
+                          watch=watch)
+    lifecycle = Lifecycle(server, upstreams, len(facade.tools), settings.shutdown_grace)
+    reloader = getattr(server, "facade_reloader", None)
+    if reloader is not None:  # readiness counts the tools a reload brings
+        reloader.on_swap.append(lambda new: setattr(lifecycle, "tool_count", len(new.tools)))
+    if auth is not None and (watch or any(t.scopes for t in facade.tools)):
+        scopes = ToolScopes(_scopes(facade))
+        server.add_middleware(scopes)
+        if reloader is not None:  # a reload brings new tools, with their scopes
+            reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
+    app = http_app(server, lifecycle, metrics, settings)
+    say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
+        f"({_describe(settings)})")
+    run(app, lifecycle, host, port)
+
+
+def _scopes(facade: Facade) -> dict[str, frozenset[str]]:
+    return {t.name: frozenset(t.scopes) for t in facade.tools}
+
+
+def _describe(settings: ServeSettings) -> str:
+    auth = settings.auth
+    if auth is None:
+        return "no inbound auth"
+    kinds = [f"{len(auth.tokens)} static token(s)"] if auth.tokens else []
+    if auth.jwt is not None:
+        kinds.append(f"JWTs from {auth.jwt.issuer}")
+    return "auth: " + " and ".join(kinds)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, settings: ServeSettings, allow_unauthenticated: bool) -> None:
+    """Anyone who can reach an open façade can call its tools with the operator's backend
+    credentials, so without `server.auth` it listens on localhost only, unless told."""
+    if settings.auth is None and not allow_unauthenticated and not is_loopback(host):
+        raise BindRefused(
+            f"refusing to serve on {host} without inbound auth: anyone who can reach it "
+            "could call the backend with the façade's credentials. Configure server.auth in "
+            "the curation, bind to 127.0.0.1, or pass --allow-unauthenticated (e.g. behind "
+            "an authenticating gateway)")
+
+
+def public_url_for(host: str, port: int) -> str:
+    """The URL a local client would use, when `server.auth.public_url` is not set."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+
+
+@dataclass
+class Lifecycle:
+    """Readiness and draining. `in_flight` counts MCP requests under way."""
+
+    server: FastMCP[Any]
+    upstreams: Upstreams  # one per API ("" for a single-API façade)
+    tool_count: int
+    grace: float
+    clock: Callable[[], float] = time.monotonic
+    in_flight: int = 0
+    draining_since: float | None = field(default=None)
+
+    async def not_ready(self) -> list[str]:
+        """Why this replica should get no traffic; empty when it is ready."""
+        reasons = []
+        if self.draining_since is not None:
+            reasons.append("shutting down")
+        for api, upstream in self.upstreams.items():
+            of = f" ({api})" if api else ""
+            if not upstream.is_open_client:
+                reasons.append(f"backend client closed{of}")
+            if upstream.breaker_state == "open":
+                reasons.append(f"circuit breaker open{of}")
+        if len(await self.server.list_tools(run_middleware=False)) != self.tool_count:
+            reasons.append("tools not registered")
+        return reasons
+
+    def begin_drain(self) -> None:
+        if self.draining_since is None:
+            self.draining_since = self.clock()
+            say(f"facade: draining: {self.in_flight} request(s) in flight, "
+                f"up to {self.grace:g}s to finish")
+
+    def drained(self) -> bool:
+        if self.draining_since is None:
+            return False
+        return self.in_flight == 0 or self.clock() - self.draining_since >= self.grace
+
+    def remaining(self) -> float:
+        since = self.draining_since if self.draining_since is not None else self.clock()
+        return max(0.0, self.grace - (self.clock() - since))
+
+
+class _Front:
+    """Probes pass through; every other request is Host/Origin-checked and counted."""
+
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle, settings: ServeSettings) -> None:
+        self.app = app
+        self.lifecycle = lifecycle
+        self.guarded = HostOriginGuardMiddleware(
+            app, allowed_hosts=list(settings.allowed_hosts),
+            allowed_origins=list(settings.allowed_origins), mode="strict")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        self.lifecycle.in_flight += 1
+        try:
+            await self.guarded(scope, receive, send)
+        except asyncio.CancelledError:
+            if self.lifecycle.draining_since is None:
+                raise
+            # The grace period is over and uvicorn cancelled the request: answer 503 (retry
+            # elsewhere) rather than let it log a traceback and answer 500.
+            say("facade: grace period over; a request under way was answered 503")
+            with contextlib.suppress(Exception):
+                await PlainTextResponse("shutting down\n", status_code=503, headers={
+                    "Retry-After": "1", "Connection": "close"})(scope, receive, send)
+        finally:
+            self.lifecycle.in_flight -= 1
+
+
+def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
+             settings: ServeSettings) -> ASGIApp:
+    """The ASGI app: /mcp (stateless, JSON responses), the probes and /metrics."""
+
+    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+
+    @server.custom_route("/readyz", methods=["GET"], include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        reasons = await lifecycle.not_ready()
+        text = "not ready: " + "; ".join(reasons) if reasons else "ready"
+        return PlainTextResponse(text + "\n", status_code=503 if reasons else 200,
+                                 headers={"Cache-Control": "no-store"})
+
+    @server.custom_route("/metrics", methods=["GET"], include_in_schema=False)
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    app = server.http_app(path=MCP_PATH, json_response=True, stateless_http=True,
+                          host_origin_protection=False)  # _Front does it, probes excepted
+    return _Front(app, lifecycle, settings)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGTERM/SIGINT starting a drain instead of stopping at once."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
+        super().__init__(config)
+        self.lifecycle = lifecycle
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.lifecycle.draining_since is not None:  # a second signal: stop now
+            self.should_exit = self.force_exit = True
+            return
+        self.lifecycle.begin_drain()
+
+    async def on_tick(self, counter: int) -> bool:
+        if not self.should_exit and self.lifecycle.drained():
+            # What is left of the grace period goes to open connections and the lifespan.
+            self.config.timeout_graceful_shutdown = max(1, round(self.lifecycle.remaining()))
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed."""
+    # No access log: the audit log has one line per tool call, with who made it.
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False,
+                            log_level="info", server_header=False, ws="none",
+                            timeout_graceful_shutdown=max(1, round(lifecycle.grace)))
+    server = _Server(config, lifecycle)
+    server.run()
+    if server.started:
+        say("facade: stopped")
+
+
+def say(line: str) -> None:
+    """A lifecycle line on stderr (the audit log's stream, so it stays in order)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

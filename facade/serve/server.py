@@ -1,0 +1,102 @@
+"""Assemble the FastMCP server: one `CuratedTool` per definition, one backend client per API.
+
+What one call does is in `facade.call.tool`; this module builds the server around the
+tools: backend clients, the lifespan that closes them, and hot reload when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastmcp import FastMCP
+from fastmcp.server.auth import AuthProvider
+
+from facade.call.events import Observer
+from facade.call.scrub import install_log_scrubber
+from facade.call.upstream import MissingCredentialError, Upstream
+from facade.serve.components import Upstreams, add_components
+from facade.serve.reload import Reloader
+from facade.tools import Facade
+from facade.version import __version__
+
+__all__ = ["Upstreams", "build_server", "build_upstreams"]
+
+
+def build_upstreams(facade: Facade, *, environ: Mapping[str, str] | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    observer: Observer | None = None) -> dict[str, Upstream]:
+    """One `Upstream` per API (own client, credentials, breaker and concurrency limit).
+
+    Raises:
+        MissingCredentialError: an env var named in a backend's `auth` is not set (no
+            backend is called before all are built).
+    """
+    upstreams = {}
+    for api, backend in (facade.backends or {"": facade.backend}).items():
+        try:
+            upstreams[api] = Upstream(backend, environ=environ, transport=transport,
+                                      observer=observer)
+        except MissingCredentialError as exc:
+            if not api:
+                raise
+            raise MissingCredentialError(f"apis.{api}.{exc}") from None
+    return upstreams
+
+
+def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 observer: Observer | None = None, auth: AuthProvider | None = None,
+                 upstream: Upstreams | None = None, watch: Path | None = None
+                 ) -> FastMCP[Any]:
+    """A FastMCP server exposing exactly the curated tools of `facade`.
+
+    `observer` receives call events (metrics, audit). The backend credentials are
+    registered with `facade.call.scrub`, and log records are scrubbed of them from here on.
+    `auth` checks inbound HTTP requests (`facade.serve.inbound`). `upstream` replaces the backend
+    clients built from `environ`, `transport` and `observer` (`facade serve` keeps a handle
+    on them for readiness): a mapping of API name to `Upstream`, as `build_upstreams`
+    makes. With `watch` (the curation file), the server re-reads the
+    curation and its spec when they change and swaps in a valid new version
+    (`facade.serve.reload`).
+
+    Raises:
+        MissingCredentialError: an env var named in a backend's `auth` is not set.
+    """
+    observer = observer or Observer()
+    upstreams = upstream if upstream is not None else build_upstreams(
+        facade, environ=environ, transport=transport, observer=observer)
+    install_log_scrubber()
+
+    reloader: Reloader | None = None
+
+    @asynccontextmanager
+    async def lifespan(server: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            if reloader is None:
+                yield {}
+            else:
+                async with reloader.running():
+                    yield {}
+        finally:
+            for each in upstreams.values():
+                await each.aclose()
+
+    server: FastMCP[Any] = FastMCP(
+        name=facade.name,
+        instructions=facade.instructions,
+        version=__version__,
+        lifespan=lifespan,
+        mask_error_details=True,
+        dereference_schemas=False,  # schemas are self-contained already, built at load
+        on_duplicate="error",
+        auth=auth,
+    )
+    add_components(server, facade, upstreams, observer)
+    if watch is not None:
+        reloader = Reloader(server, watch, facade, upstreams, observer)
+        server.facade_reloader = reloader  # type: ignore[attr-defined]
+    return server
