@@ -12,7 +12,8 @@ import yaml
 
 import facade
 from facade.cli import tool_listing
-from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter, fit_schema, json_size
+from facade.loading.fitting import fit_schema, json_size
+from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
 
 STRIPE = (Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
           / "stripe__openapi@e0123a3" / "openapi" / "spec3.json")

@@ -13,14 +13,8 @@ from typing import Any, NamedTuple
 
 from facade.errors import Problem, did_you_mean
 from facade.loading.curation import ToolCuration, section_of
-from facade.loading.schemas import (
-    MAX_TOOL_BYTES,
-    OverBudget,
-    SchemaConverter,
-    budget_note,
-    fit_schema,
-    json_size,
-)
+from facade.loading.fitting import budget_note, fit_schema, json_size
+from facade.loading.schemas import MAX_TOOL_BYTES, OverBudget, SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Response
 from facade.loading.yamlsource import YAMLDocument
 from facade.shaping import Shaper, parse_path, schema_has_path

@@ -11,7 +11,7 @@ objects each hold dozens of others). `fit_schema` keeps a tool under a byte budg
 (`MAX_TOOL_BYTES`): it finds the deepest nesting level at which the schema still fits and
 collapses every large subschema below it to its type and description, with a note.
 
-`fit_schema` works on a schema already built. For an output schema that would be huge, the
+`fit_schema` (`facade.loading.fitting`) works on a schema already built. For an output schema that would be huge, the
 loader rather builds only what fits: a converter given a `limit` collapses, as it goes, what
 lies at that nesting depth or deeper (keeping small subschemas whole), and one given an
 `allowance` gives up (`OverBudget`) once its estimate of the bytes produced (each node's
@@ -27,21 +27,23 @@ drifts from its spec must not make an MCP client reject an otherwise good result
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
+from facade.loading.fitting import (
+    COMPOUND,
+    SMALL_BYTES,
+    collapsed_stub,
+    def_depths,
+    small_left,
+)
 from facade.loading.refs import RefResolver
 
-__all__ = ["MAX_REF_DEPTH", "MAX_TOOL_BYTES", "Fitted", "OverBudget", "SchemaConverter",
-           "budget_note", "fit_schema", "json_size"]
+__all__ = ["MAX_REF_DEPTH", "MAX_TOOL_BYTES", "OverBudget", "SchemaConverter"]
 
 MAX_REF_DEPTH = 8
 MAX_TOOL_BYTES = 64 * 1024
-# Below the cut, subschemas up to this size stay whole: collapsing a `{amount, currency}`
-# pair saves nothing and loses what a client most needs to read a result.
-_SMALL_BYTES = 512
 
 Mode = Literal["input", "output"]
 _INTEGER_FORMATS = {"int32": 32, "int64": 64}
@@ -57,10 +59,6 @@ _SUBSCHEMAS = ("items", "not", "contains", "if", "then", "else", "propertyNames"
 
 class OverBudget(Exception):
     """A converter produced more than its `allowance`."""
-
-
-def budget_note(max_bytes: int) -> str:
-    return f"(not expanded: the tool's schema would exceed {max_bytes // 1024} KB)"
 
 
 class SchemaConverter:
@@ -91,7 +89,7 @@ class SchemaConverter:
     def convert(self, schema: Any, base: Path) -> dict[str, Any]:
         """One schema, converted. Call `bundle` on the root you finally emit."""
         if self.limit is not None and self._depth >= self.limit and isinstance(schema, dict) \
-                and not _COMPOUND.isdisjoint(schema):
+                and not COMPOUND.isdisjoint(schema):
             return self._collapse(schema, base)
         return self._convert(schema, base)
 
@@ -111,7 +109,7 @@ class SchemaConverter:
         were collapsed away)."""
         defs = self.defs
         if self.collapsed:
-            used, _ = _def_depths(root, defs)
+            used, _ = def_depths(root, defs)
             defs = {name: value for name, value in defs.items() if name in used}
         if defs:
             return {**root, "$defs": dict(defs)}
@@ -128,25 +126,23 @@ class SchemaConverter:
         """A subschema at the limit: whole when it converts small and without recursion,
         else its type, title and description with the note."""
         allowance, spent, limit = self._allowance, self._spent, self.limit
-        self._allowance, self._spent, self.limit = _SMALL_BYTES, 0, None
+        self._allowance, self._spent, self.limit = SMALL_BYTES, 0, None
         try:
             small: dict[str, Any] | None = self._convert(schema, base)
         except OverBudget:
             small = None
         finally:
             self._allowance, self._spent, self.limit = allowance, spent + self._spent, limit
-        if small is not None and _small(small, _SMALL_BYTES) >= 0:
+        if small is not None and small_left(small, SMALL_BYTES) >= 0:
             return small
         self.collapsed += 1
         target = schema
         if isinstance(schema.get("$ref"), str):  # resolve() follows chains of refs
             found, _, _ = self.resolver.resolve(schema["$ref"], base)
             target = found if isinstance(found, dict) else {}
-        stub = self._nullable(target, {k: target[k] for k in ("type", "title") if k in target})
-        text = schema.get("description", target.get("description"))
-        stub["description"] = f"{text} {self.note}" if isinstance(text, str) and text \
-            else self.note
-        return stub
+        keep = self._nullable(target, {k: target[k] for k in ("type", "title") if k in target})
+        return collapsed_stub(target, schema.get("description", target.get("description")),
+                              self.note, keep)
 
     def _spend(self, schema: dict[str, Any]) -> None:
         if self._allowance is None:
@@ -262,161 +258,3 @@ class SchemaConverter:
                 out["enum"] = [*out["enum"], None]
             return out
         return {"anyOf": [out, {"type": "null"}]}
-
-
-# -- the byte budget -------------------------------------------------------------------
-
-_CHILD_MAPS = ("properties", "patternProperties", "$defs")
-_CHILD_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_CHILDREN = ("items", "additionalProperties", "not", "contains", "if", "then", "else",
-             "propertyNames")
-_COMPOUND = frozenset((*_CHILD_MAPS, *_CHILD_LISTS, *_CHILDREN, "$ref"))
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact JSON, as a `tools/list` answer carries it."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-class Fitted(NamedTuple):
-    schema: dict[str, Any]
-    depth: int | None  # where it was cut; None when it fitted as it was
-    size: int  # the bytes of the schema before it was cut
-
-
-def fit_schema(schema: dict[str, Any], max_bytes: int) -> Fitted:
-    """`schema`, collapsed below some depth so that it takes at most `max_bytes`.
-
-    A `$defs` entry counts as nested where it is first referenced. The root and its
-    direct keywords are always kept, so a schema whose top level alone is over the budget
-    comes back cut at depth 1 and still over it.
-    """
-    size = json_size(schema)
-    if size <= max_bytes:
-        return Fitted(schema, None, size)
-    note = budget_note(max_bytes)
-    root = {k: v for k, v in schema.items() if k != "$defs"}
-    defs: dict[str, Any] = schema["$defs"] if isinstance(schema.get("$defs"), dict) else {}
-    at, high = _def_depths(root, defs)
-    low = 1
-    best = _cut_all(root, defs, at, low, note)
-    while high - low > 1:  # the largest depth that fits: the size grows with the depth
-        middle = (low + high) // 2
-        candidate = _cut_all(root, defs, at, middle, note)
-        if json_size(candidate) <= max_bytes:
-            low, best = middle, candidate
-        else:
-            high = middle
-    return Fitted(best, low, size)
-
-
-def _cut_all(root: dict[str, Any], defs: dict[str, Any], at: dict[str, int], limit: int,
-             note: str) -> dict[str, Any]:
-    """`root` cut at `limit`, with the `$defs` entries it still refers to, cut alike."""
-    refs: set[str] = set()
-    out: dict[str, Any] = _cut(root, limit, 0, note, refs)
-    kept: dict[str, Any] = {}
-    todo = list(refs)
-    while todo:
-        name = todo.pop().removeprefix("#/$defs/")
-        if name in defs and name not in kept:
-            found: set[str] = set()
-            kept[name] = _cut(defs[name], limit, at.get(name, 0), note, found)
-            todo += found
-    if kept:
-        out["$defs"] = {name: kept[name] for name in defs if name in kept}
-    return out
-
-
-def _def_depths(root: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, int], int]:
-    """How deep each `$defs` entry is first used, counting from the root; and how deep the
-    whole schema goes, entries counted where they are used."""
-    depths: dict[str, int] = {}
-    deepest = 0
-    todo: list[tuple[Any, int]] = [(root, 0)]
-    while todo:
-        node, depth = todo.pop()
-        refs: list[tuple[str, int]] = []
-        deepest = max(deepest, _scan(node, depth, refs))
-        for ref, ref_depth in refs:
-            name = ref.removeprefix("#/$defs/")
-            if name in defs and ref_depth < depths.get(name, ref_depth + 1):
-                depths[name] = ref_depth
-                todo.append((defs[name], ref_depth))
-    return depths, deepest
-
-
-def _scan(node: Any, depth: int, refs: list[tuple[str, int]]) -> int:
-    """The depth of the deepest subschema under `node`; collects `$ref`s with their depth."""
-    if not isinstance(node, dict):
-        return depth
-    if "$ref" in node and isinstance(node["$ref"], str):
-        refs.append((node["$ref"], depth))
-    deepest = depth
-    for child in _children(node):
-        deepest = max(deepest, _scan(child, depth + 1, refs))
-    return deepest
-
-
-def _children(node: dict[str, Any]) -> list[Any]:
-    found: list[Any] = []
-    for key in _COMPOUND.intersection(node):
-        value = node[key]
-        if key in _CHILD_MAPS:
-            if isinstance(value, dict):
-                found += value.values()
-        elif key in _CHILD_LISTS:
-            if isinstance(value, list):
-                found += value
-        elif isinstance(value, dict):
-            found.append(value)
-    return found
-
-
-def _small(node: Any, budget: int) -> int:
-    """What is left of `budget` (bytes, roughly) after `node`; negative when it is over,
-    or when `node` holds a `$ref` (which is as big as its target). Stops early."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return -1
-        for key, value in node.items():
-            budget = _small(value, budget - len(key) - 4)
-            if budget < 0:
-                return budget
-        return budget
-    if isinstance(node, list):
-        for value in node:
-            budget = _small(value, budget - 1)
-            if budget < 0:
-                return budget
-        return budget
-    return budget - (len(node) + 2 if isinstance(node, str) else 6)
-
-
-def _cut(node: Any, limit: int, depth: int, note: str, refs: set[str]) -> Any:
-    """`node` with its subschemas at `limit` or deeper collapsed, unless they are small;
-    collects the `$ref`s that remain into `refs`."""
-    if not isinstance(node, dict):
-        return node
-    compound = _COMPOUND.intersection(node)
-    if depth >= limit and (not compound or _small(node, _SMALL_BYTES) >= 0):
-        return node  # a leaf, or small enough to keep whole (and so without a `$ref`)
-    if depth >= limit:
-        stub = {k: node[k] for k in ("type", "title") if k in node}
-        text = node.get("description")
-        stub["description"] = f"{text} {note}" if isinstance(text, str) and text else note
-        return stub
-    if isinstance(node.get("$ref"), str):
-        refs.add(node["$ref"])
-    out = dict(node)
-    for key in compound:
-        value = node[key]
-        if key in _CHILD_MAPS:
-            if isinstance(value, dict):
-                out[key] = {n: _cut(s, limit, depth + 1, note, refs) for n, s in value.items()}
-        elif key in _CHILD_LISTS:
-            if isinstance(value, list):
-                out[key] = [_cut(s, limit, depth + 1, note, refs) for s in value]
-        elif isinstance(value, dict):
-            out[key] = _cut(value, limit, depth + 1, note, refs)
-    return out

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 from facade.errors import CurationError, PathPart, Problem, SpecError
 from facade.loading.curation import Curation, ToolCuration, section_of
 from facade.loading.extras import build_prompts, check_resource
+from facade.loading.fitting import json_size
 from facade.loading.flatten import flatten, is_forbidden_header, path_variables
 from facade.loading.lint import TextFindings, clean_schema, clean_text
 from facade.loading.outputs import OutputSchemas
-from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter, json_size
+from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
 from facade.loading.server_section import serve_settings, tool_problems
 from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec, locate_spec
 from facade.loading.yamlsource import YAMLDocument
