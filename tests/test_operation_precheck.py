@@ -27,7 +27,8 @@ from pydantic import ValidationError
 
 import facade.loading.spec
 from facade import LoadError, load
-from facade.loading.spec import load_spec, plainly_valid_operation
+from facade.loading.precheck import plainly_valid_operation
+from facade.loading.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "specs-corpus"
