@@ -1,0 +1,201 @@
+"""The `server:` and `backend:` sections of curation.yaml, as pydantic models.
+
+How the façade faces its own clients (inbound auth, allow-lists, rate limit) and how it
+reaches the backend (URL, credentials by env var name, timeouts, retries, breaker, caps).
+The rest of the curation's schema is in `facade.loading.curation`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Auth", "Backend", "CircuitBreaker", "InboundAuth",
+           "JWTAuth", "RateLimitCuration", "Retries", "ServerInfo", "StaticTokenAuth",
+           "StrictModel", "Timeouts"]
+
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+class StrictModel(BaseModel):
+    """Base of every curation node: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StaticTokenAuth(StrictModel):
+    """One bearer token accepted by `facade serve --transport http`."""
+
+    principal: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$",
+        description="Who presents the token: the name in the audit log and the rate limiter.",
+    )
+    token_env: str = Field(description="Env var holding the token; read when serving starts.")
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes the token grants (see `tools.<name>.scopes`)."
+    )
+
+
+JWTAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                       "ES384", "ES512", "EdDSA"]
+
+
+class JWTAuth(StrictModel):
+    """JWT access tokens from an identity provider, checked against its JWKS."""
+
+    jwks_uri: str = Field(description="URL of the provider's JSON Web Key Set.")
+    issuer: str = Field(description="The `iss` every token must carry.")
+    audience: str | list[str] = Field(
+        description="The `aud` every token must carry (one of these): tokens minted for "
+        "another service are refused."
+    )
+    algorithm: JWTAlgorithm = Field("RS256", description="The signing algorithm accepted.")
+    authorization_servers: list[str] | None = Field(
+        None, description="Authorization servers advertised in the protected-resource "
+        "metadata; defaults to `[issuer]`."
+    )
+
+
+class InboundAuth(StrictModel):
+    """Who may call the façade over HTTP. Without it, `serve` binds only to localhost."""
+
+    tokens: list[StaticTokenAuth] = Field(
+        default_factory=list, description="Static bearer tokens, by env var name."
+    )
+    jwt: JWTAuth | None = Field(None, description="JWT validation against a JWKS.")
+    public_url: str | None = Field(
+        None, description="The URL clients reach the façade at (without /mcp); it names the "
+        "protected resource in RFC 9728 metadata. Defaults to the bind address."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> InboundAuth:
+        if not self.tokens and self.jwt is None:
+            raise ValueError("give `tokens`, `jwt`, or both")
+        return self
+
+
+class RateLimitCuration(StrictModel):
+    """A token bucket per principal (per token, or per JWT subject)."""
+
+    per_minute: float = Field(gt=0, description="Sustained tool calls per minute.")
+    burst: int = Field(10, ge=1, description="Calls allowed in a burst (the bucket size).")
+
+
+class ServerInfo(StrictModel):
+    name: str | None = Field(None, description="MCP server name shown to clients.")
+    instructions: str | None = Field(
+        None, description="Server instructions sent to the client at initialization."
+    )
+    auth: InboundAuth | None = Field(
+        None, description="Inbound auth for `serve --transport http`."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host header values accepted besides localhost "
+        "and the bind address (`*.example.com` globs); others get 421."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Browser origins accepted besides the server's own "
+        "(`https://chat.example.com`); others get 403."
+    )
+    rate_limit: RateLimitCuration | None = Field(
+        None, description="Per-principal limit on tool calls."
+    )
+    shutdown_grace: float = Field(
+        20.0, gt=0, description="Seconds in-flight calls get to finish after SIGTERM."
+    )
+
+
+class Auth(StrictModel):
+    """How facade authenticates to the backend. Values are environment variable names."""
+
+    bearer_env: str | None = Field(
+        None, description="Env var holding a token sent as `Authorization: Bearer …`."
+    )
+    api_key_env: str | None = Field(None, description="Env var holding an API key.")
+    header: str = Field("X-Api-Key", description="Header that carries `api_key_env`.")
+    basic_user_env: str | None = Field(None, description="Env var holding the basic-auth user.")
+    basic_password_env: str | None = Field(
+        None, description="Env var holding the basic-auth password."
+    )
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Auth:
+        schemes = [
+            self.bearer_env is not None,
+            self.api_key_env is not None,
+            self.basic_user_env is not None or self.basic_password_env is not None,
+        ]
+        if sum(schemes) != 1:
+            raise ValueError(
+                "give exactly one of bearer_env, api_key_env, or basic_user_env + "
+                "basic_password_env"
+            )
+        if schemes[2] and (self.basic_user_env is None or self.basic_password_env is None):
+            raise ValueError("basic auth needs both basic_user_env and basic_password_env")
+        return self
+
+
+class Timeouts(StrictModel):
+    """Per-attempt limits, in seconds; each is capped by `backend.timeout`."""
+
+    connect: float = Field(5.0, gt=0, description="Establishing a connection.")
+    read: float = Field(10.0, gt=0, description="Waiting for each chunk of the answer.")
+    write: float = Field(10.0, gt=0, description="Sending each chunk of the request.")
+    pool: float = Field(5.0, gt=0, description="Waiting for a free pooled connection.")
+
+
+class Retries(StrictModel):
+    """Retries of idempotent calls on connect errors, 429, 502, 503 and 504."""
+
+    attempts: int = Field(2, ge=0, le=10, description="Retries after the first attempt; 0 "
+                          "disables retrying.")
+    backoff: float = Field(0.1, ge=0, description="Base of the exponential backoff (seconds); "
+                           "each wait is drawn uniformly below base × 2^retry (full jitter).")
+    max_backoff: float = Field(2.0, ge=0, description="Longest single wait, in seconds.")
+
+
+class CircuitBreaker(StrictModel):
+    """After `failures` failed calls in a row, calls fail fast until `reset_after` has
+    passed; then one probe call decides between closing and staying open."""
+
+    failures: int = Field(5, ge=1, description="Consecutive failed calls that open it.")
+    reset_after: float = Field(30.0, gt=0, description="Seconds open before a probe call.")
+
+
+class Backend(StrictModel):
+    base_url: str = Field(
+        description="Base URL of the REST API; `${VAR}` and `${VAR:-default}` are expanded. "
+        "The spec's `servers` are never used."
+    )
+    timeout: float = Field(10.0, gt=0, description="Deadline in seconds for a whole call, "
+                           "retries and reading the answer included.")
+    timeouts: Timeouts = Field(default_factory=Timeouts,
+                               description="Per-attempt connect/read/write/pool timeouts.")
+    retries: Retries = Field(default_factory=Retries, description="Retry policy.")
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker,
+                                            description="Fail fast while the backend is down.")
+    max_concurrency: int = Field(
+        32, ge=1, description="Calls in flight to the backend at once; more fail fast as busy."
+    )
+    max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
+    max_json_items: int = Field(
+        200_000, ge=1, description="Most JSON values (objects, arrays, scalars) accepted."
+    )
+    error_excerpt: int = Field(
+        0, ge=0, le=2000, description="Characters of a backend error body shown to the model "
+        "(redacted, secrets scrubbed); 0 shows none."
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list, description="Headers of the inbound MCP HTTP request passed on "
+        "to the backend. Nothing else is forwarded; credentials never are."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Static headers sent with every backend request."
+    )
+    auth: Auth | None = Field(None, description="Backend credentials, by env var name.")
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, gt=0,
+        description="Largest decoded response body accepted from the backend.",
+    )
