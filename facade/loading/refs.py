@@ -76,8 +76,26 @@ def read_document(path: Path, display: str | None = None) -> Any:
         raise SpecError(file, f"invalid YAML: {exc}") from None
 
 
-def _unescape(token: str) -> str:
-    return unquote(token).replace("~1", "/").replace("~0", "~")
+def pointer_tokens(pointer: str) -> list[str]:
+    """The reference tokens of a JSON pointer (`/a~1b/0` → `["a/b", "0"]`), unescaped and
+    percent-decoded as a URI fragment is."""
+    return [unquote(t).replace("~1", "/").replace("~0", "~") for t in pointer.split("/") if t]
+
+
+def walk_pointer(doc: Any, tokens: list[str]) -> Any:
+    """The value at `tokens` in `doc`.
+
+    Raises:
+        KeyError: a token names nothing there.
+    """
+    for token in tokens:
+        if isinstance(doc, dict) and token in doc:
+            doc = doc[token]
+        elif isinstance(doc, list) and token.isdigit() and int(token) < len(doc):
+            doc = doc[int(token)]
+        else:
+            raise KeyError(token)
+    return doc
 
 
 class RefResolver:
@@ -143,14 +161,9 @@ class RefResolver:
             raise SpecError(self.name(base), f"$ref {ref!r} points at a file that {what}: "
                             f"{self.name(target)}", hint="refs are relative to the file "
                             "that holds them")
-        node = self.document(target)
-        for token in [t for t in pointer.split("/") if t != ""]:
-            token = _unescape(token)
-            if isinstance(node, dict) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            else:
-                raise SpecError(self.name(base), f"unresolvable $ref {ref!r}",
-                                pointer=f"#{pointer}")
+        try:
+            node = walk_pointer(self.document(target), pointer_tokens(pointer))
+        except KeyError:
+            raise SpecError(self.name(base), f"unresolvable $ref {ref!r}",
+                            pointer=f"#{pointer}") from None
         return node, target, f"{target}#{pointer}"
