@@ -19,7 +19,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from facade.cli import main
-from facade.curate.drift import EXIT_BREAKING, EXIT_CHANGED, EXIT_ERROR, EXIT_OK, spec_files
+from facade.curate.drift import EXIT_BREAKING, EXIT_CHANGED, EXIT_ERROR, EXIT_OK
+from facade.curate.lock import spec_files
 
 DATA = Path(__file__).resolve().parent / "data" / "drift"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"

@@ -36,19 +36,6 @@ def fail_load(exc: LoadError) -> NoReturn:
     fail(exc.format() + f"\n{len(exc.problems)} problem(s) found.")
 
 
-def refuse_multi_api(config: Path, command: str) -> None:
-    """Exit 1 with one line when `config` is a multi-API curation `command` cannot handle."""
-    from facade.loading.yamlsource import read_yaml
-
-    try:
-        data = read_yaml(config).data
-    except LoadError:
-        return  # the command reports it as it always does
-    if isinstance(data, dict) and "apis" in data:
-        fail(f"{config}: `facade {command}` does not support multi-API curations (`apis:`) "
-              "yet")
-
-
 def load_facade(config: Path) -> Facade:
     from facade.loading.artifact import artifact_path, load_fast
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import click
 
-from facade.cli.common import config_option, fail, fail_load, refuse_multi_api
+from facade.cli.common import config_option, fail, fail_load
 from facade.errors import LoadError
 
 __all__ = ["diff", "lock"]
+
+
+_MULTI_API = "{config}: `facade {command}` does not support multi-API curations (`apis:`) yet"
 
 
 @click.command()
@@ -21,12 +24,13 @@ __all__ = ["diff", "lock"]
               "curation.lock.json].")
 def lock(config: Path, output: Path | None) -> None:
     """Record the spec's digest and each curated operation's shape, for drift checks."""
-    from facade.curate.drift import lock_path, write_lock
+    from facade.curate.lock import MultiAPIUnsupported, lock_path, write_lock
 
     target = output or lock_path(config)
-    refuse_multi_api(config, "lock")
     try:
         result = write_lock(config, target)
+    except MultiAPIUnsupported:
+        fail(_MULTI_API.format(config=config, command="lock"))
     except LoadError as exc:
         fail_load(exc)
     except OSError as exc:
@@ -49,10 +53,12 @@ def diff(config: Path, spec_file: Path | None, lock_file: Path | None, as_json: 
     compared (no lock, unreadable curation or spec).
     """
     from facade.curate.drift import EXIT_ERROR, DriftError, compare
+    from facade.curate.lock import MultiAPIUnsupported
 
-    refuse_multi_api(config, "diff")
     try:
         report = compare(config, spec_file, lock_file)
+    except MultiAPIUnsupported:
+        fail(_MULTI_API.format(config=config, command="diff"))
     except LoadError as exc:
         click.echo(exc.format(), err=True)
         sys.exit(EXIT_ERROR)
