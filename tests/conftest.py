@@ -1,7 +1,17 @@
-"""Shared fixtures: the bundled example's backend on 127.0.0.1, and curation writers."""
+"""Shared fixtures: the bundled example's backend on 127.0.0.1, curation writers, and the
+real-world specs corpus.
+
+The corpus (Stripe, GitHub, Twilio, DigitalOcean and smaller documents; see its MANIFEST.md)
+is not part of the repository: CI lays it beside the clone as `../shared/specs-corpus`.
+Tests that need it carry `@pytest.mark.corpus` and are skipped, with one reason, where it is
+absent; `FACADE_REQUIRE_CORPUS=1` (set by `.ci/run`) turns that skip into a failure, so CI
+never loses them. The few small documents the other tests need are copied into
+`tests/data/specs-corpus/` (same layout; see its NOTICE.md).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -15,6 +25,21 @@ sys.path.insert(0, str(ROOT / "examples"))
 import inventory_backend  # noqa: E402
 
 TOKEN = "test-token"  # tests/e2e/conftest.py spells the same value for child processes
+
+# The whole corpus, a sibling of the checkout (as in CI), and the small part copied here.
+SPECS_CORPUS = ROOT.parent / "shared" / "specs-corpus"
+VENDORED_SPECS = ROOT / "tests" / "data" / "specs-corpus"
+CORPUS_MISSING = (f"needs the real-world specs corpus, which is not beside this clone "
+                  f"({SPECS_CORPUS} does not exist; CI provides it)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, with FACADE_REQUIRE_CORPUS=1, fail) a `corpus` test without the corpus."""
+    if item.get_closest_marker("corpus") is None or SPECS_CORPUS.is_dir():
+        return
+    if os.environ.get("FACADE_REQUIRE_CORPUS") == "1":
+        pytest.fail(f"FACADE_REQUIRE_CORPUS=1, but this test {CORPUS_MISSING}", pytrace=False)
+    pytest.skip(CORPUS_MISSING)
 
 
 @pytest.fixture(scope="session")

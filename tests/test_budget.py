@@ -15,9 +15,10 @@ from facade.curate.scaffold import starter_curation
 from facade.loading.loader import load
 from facade.tools import unique_tool_name
 
+from conftest import SPECS_CORPUS
+
 ROOT = Path(__file__).resolve().parent.parent
 CURATION = ROOT / "curation.yaml"
-CORPUS = ROOT.parent / "shared" / "specs-corpus"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -96,12 +97,13 @@ def test_max_tokens_must_be_positive() -> None:
     assert code == 2 and "--max-tokens" in err
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize(("entry", "operations"), [
     ("readmeio__oas-examples@060d4ff/3.0/json/star-trek.json", 120),
     ("WillAbides__octo-go@fa158bd/api.github.com.json", 623),
 ], ids=["stapi", "github"])
 def test_a_real_spec_builds_uncurated(entry: str, operations: int) -> None:
-    whole = spec_budget(CORPUS / entry, CURATION)
+    whole = spec_budget(SPECS_CORPUS / entry, CURATION)
     assert whole.operations == operations and whole.skipped == 0
     assert len({t.name for t in whole.budget.tools}) == operations
     assert whole.budget.tokens > 100_000  # why a curation matters

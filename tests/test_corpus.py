@@ -1,6 +1,7 @@
 """Every entry document of the shared real-world corpus builds tools or is refused precisely.
 
-The corpus (`../shared/specs-corpus`, see its MANIFEST.md) holds OpenAPI documents nobody
+The corpus (`../shared/specs-corpus`, see its MANIFEST.md; not in the repository, so this
+module is marked `corpus`, see tests/conftest.py) holds OpenAPI documents nobody
 on this project wrote: Stripe, GitHub, Twilio, DigitalOcean's multi-file spec, Swagger 2.0
 examples (converted to OpenAPI 3.0 as they load), webhook-only documents and the OAS
 schema's known-invalid test fixtures. The entries are read from the MANIFEST table, so a
@@ -29,7 +30,9 @@ from facade.errors import CurationError, LoadError
 from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec
 from facade.tools import Facade, tool_name_for
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
+from conftest import SPECS_CORPUS as CORPUS
+
+pytestmark = pytest.mark.corpus
 MANIFEST = CORPUS / "MANIFEST.md"
 MAX_TOOLS = 5
 
@@ -51,7 +54,7 @@ class Entry:
 def read_manifest() -> list[Entry]:
     """The rows of the MANIFEST's `| entry document | … |` table; none without a corpus."""
     if not MANIFEST.is_file():
-        return []  # test_corpus_is_present fails
+        return []  # no corpus: every test here is skipped (or fails, if it is required)
     entries = []
     for line in MANIFEST.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -63,9 +66,12 @@ def read_manifest() -> list[Entry]:
     return entries
 
 
-ENTRIES = read_manifest()
-# Without a corpus, one entry that fails: the module must fail loudly, never skip.
-PARAMS = ENTRIES or [Entry("<the specs corpus is missing>", "", 0, "")]
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One `test_corpus_entry` per MANIFEST row, read as the tests are collected (never at
+    import); without a corpus, one placeholder that the `corpus` marker skips."""
+    if "entry" in metafunc.fixturenames:
+        entries = read_manifest() or [Entry("<the specs corpus is missing>", "", 0, "")]
+        metafunc.parametrize("entry", entries, ids=[e.path for e in entries])
 
 
 class Outcome(Enum):
@@ -223,14 +229,15 @@ def load_or_fail(config: Path) -> Facade:
 
 def test_corpus_is_present() -> None:
     assert MANIFEST.is_file(), f"the specs corpus is missing: {MANIFEST} does not exist"
-    assert ENTRIES, f"no entries found in the table of {MANIFEST}"
+    assert read_manifest(), f"no entries found in the table of {MANIFEST}"
 
 
 def test_manifest_special_entries_are_classified() -> None:
     """Swagger 2.0, KNOWN-INVALID and operation-less rows must be listed in EXPECTED."""
-    paths = {e.path for e in ENTRIES}
+    entries = read_manifest()
+    paths = {e.path for e in entries}
     assert not set(EXPECTED) - paths, "EXPECTED names entries the MANIFEST no longer has"
-    for entry in ENTRIES:
+    for entry in entries:
         outcome = EXPECTED.get(entry.path, Outcome.TOOLS)
         assert (entry.version == "2.0") == (outcome is Outcome.SWAGGER_2), entry.path
         if entry.version != "2.0":
@@ -239,7 +246,6 @@ def test_manifest_special_entries_are_classified() -> None:
             assert entry.path in EXPECTED, f"classify the known-invalid {entry.path}"
 
 
-@pytest.mark.parametrize("entry", PARAMS, ids=[e.path for e in PARAMS])
 def test_corpus_entry(entry: Entry, tmp_path: Path) -> None:
     assert entry.spec.is_file(), f"{entry.spec} does not exist"
     outcome = EXPECTED.get(entry.path, Outcome.TOOLS)

@@ -3,8 +3,9 @@ check` report what a new spec version changes under them, with exit codes for CI
 
 tests/data/drift holds a curation over v1.yaml (+ schemas-v1.yaml), v2.yaml with breaking
 changes under every curated operation, and v3.yaml with changes that break nothing the
-curation uses. The corpus gives two more: GitHub's spec against an edited copy, and the
-OAI's Swagger 2.0 petstore against the OAI's own OpenAPI 3.0 version of it.
+curation uses. The real-world corpus gives two more: GitHub's spec against an edited copy
+(needs the corpus), and the OAI's Swagger 2.0 petstore against the OAI's own OpenAPI 3.0
+version of it (copied into tests/data/specs-corpus).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from facade.cli import main
 from facade.curate.drift import EXIT_BREAKING, EXIT_CHANGED, EXIT_ERROR, EXIT_OK
 from facade.curate.lock import spec_files
 
+from conftest import SPECS_CORPUS, VENDORED_SPECS
+
 DATA = Path(__file__).resolve().parent / "data" / "drift"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
-GITHUB = CORPUS / "WillAbides__octo-go@fa158bd" / "api.github.com.json"
-OAI = CORPUS / "OAI__OpenAPI-Specification@fad4c13" / "examples"
-DIGITALOCEAN = (CORPUS / "digitalocean__openapi@62327d0" / "specification"
+GITHUB = SPECS_CORPUS / "WillAbides__octo-go@fa158bd" / "api.github.com.json"
+OAI = VENDORED_SPECS / "OAI__OpenAPI-Specification@fad4c13" / "examples"
+DIGITALOCEAN = (SPECS_CORPUS / "digitalocean__openapi@62327d0" / "specification"
                 / "DigitalOcean-public.v2.yaml")
 
 
@@ -269,6 +271,7 @@ def _github_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.corpus
 def test_github_spec_against_an_edited_copy(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -317,5 +320,9 @@ def test_spec_files_follow_refs_across_files() -> None:
     assert [f.relative_to(separate.parent.parent).as_posix() for f in spec_files(separate)] \
         == ["spec/swagger.json", "common/Error.json", "spec/NewPet.json", "spec/Pet.json",
             "spec/parameters.json"]
+
+
+@pytest.mark.corpus
+def test_spec_files_follow_refs_across_a_thousand_files() -> None:
     files = spec_files(DIGITALOCEAN)
     assert len(files) > 1000 and files[0] == DIGITALOCEAN.resolve()

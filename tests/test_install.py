@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import facade
 from facade.cli import main
 from facade.curate.install import HOSTS
 
@@ -90,6 +91,19 @@ def test_vscode_declares_a_password_input_for_the_secret(tmp_path: Path) -> None
     data = json.loads(path.read_text())
     assert [i["id"] for i in data["inputs"]] == ["github-pat", "inventory-token"]
     assert set(data["servers"]) == {"inventory", "inventory-2"}
+
+
+@pytest.mark.parametrize("host", ["claude-desktop", "cursor", "vscode", "claude-code"])
+def test_the_uvx_runner_runs_the_published_package_pinned_to_this_version(
+        tmp_path: Path, host: str) -> None:
+    path = tmp_path / "config.json"
+    code, _, err = install(host, path, "--runner", "uvx")
+    assert code == 0, err
+    [entry] = json.loads(path.read_text())[HOSTS[host].servers_key].values()
+    assert entry["command"] == "uvx"
+    assert entry["args"] == ["--from", f"facade-mcp=={facade.__version__}", "facade", "serve",
+                             "--config", CURATION]
+    assert SECRET not in path.read_text()
 
 
 def test_claude_desktop_gets_no_env_and_the_user_is_told_which_names(tmp_path: Path) -> None:

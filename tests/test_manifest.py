@@ -56,7 +56,7 @@ def test_manifest_validates_and_describes_the_package() -> None:
     assert "remotes" not in data
     [package] = data["packages"]
     assert package["registryType"] == "pypi"
-    assert package["identifier"] == "facade"
+    assert package["identifier"] == "facade-mcp"  # `facade` on PyPI is another project
     assert package["version"] == __version__
     assert package["runtimeHint"] == "uvx"
     assert package["transport"] == {"type": "stdio"}

@@ -4,15 +4,22 @@ jsonschema path."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given
+import yaml
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import facade
 from facade.call.checks import _fast_check
+from facade.loading.spec import load_spec
+
+from conftest import VENDORED_SPECS
 
 SCHEMAS = {
     "object": {"type": "object", "properties": {
@@ -60,39 +67,58 @@ def test_other_keywords_keep_the_jsonschema_path(schema: dict[str, Any]) -> None
 
 # -- the argument check's fast path ---------------------------------------------------
 
-def _input_schemas() -> dict[str, dict[str, Any]]:
-    """The input schemas of real tools: the bundled example and two corpus curations."""
-    import facade
-    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
-
-    root = Path(__file__).resolve().parents[1]
-    env = {"INVENTORY_URL": "http://127.0.0.1:9", "INVENTORY_TOKEN": "x" * 20}
-    found = {}
-    for config in ("curation.yaml", "bench/curations/github.yaml",
-                   "bench/curations/stripe.yaml"):
-        for tool in facade.load(root / config, environ=env).tools:
-            if _fast_check(tool.input_schema, _FAST_INPUT_KEYWORDS) is not None:
-                found[f"{config}:{tool.name}"] = tool.input_schema
-    return found
-
-
-INPUTS = _input_schemas()
+ROOT = Path(__file__).resolve().parents[1]
+README_API = VENDORED_SPECS / "readmeio__oas-examples@060d4ff" / "3.0"
+# Curations of real tools: the bundled example, every GET of two real documents copied
+# into tests/data (ReadMe's own API and readmeio's parameter styles), and two benchmark
+# curations over the corpus's GitHub and Stripe documents.
+CONFIGS = [
+    pytest.param(ROOT / "curation.yaml", 4, id="example"),
+    pytest.param(README_API / "yaml" / "readme.yaml", 16, id="readme"),
+    pytest.param(README_API / "json" / "parameters-style.json", 14, id="parameters-style"),
+    pytest.param(ROOT / "bench/curations/github.yaml", 10, marks=pytest.mark.corpus,
+                 id="github"),
+    pytest.param(ROOT / "bench/curations/stripe.yaml", 10, marks=pytest.mark.corpus,
+                 id="stripe"),
+]
 ODD = (st.sampled_from([True, False, 0, 1, -1, 1.0, 1.5, 2**31, 2**63, -(2**63) - 1, "",
                         "a", "1", "true", None, [], {}, ["a"], [1], {"a": 1}])
        | st.text(max_size=6) | st.integers())
 
 
-def test_real_tools_have_a_fast_argument_check() -> None:
-    assert len(INPUTS) >= 20, sorted(INPUTS)  # the fast path is not a path nobody takes
-
-
-@pytest.mark.parametrize("name", sorted(INPUTS))
-@given(data=st.data())
-def test_fast_argument_acceptance_implies_jsonschema_acceptance(name: str,
-                                                                data: st.DataObject) -> None:
+@functools.cache
+def fast_inputs(source: Path) -> dict[str, dict[str, Any]]:
+    """The input schemas with a compiled check, by tool name, of a curation or of every GET
+    of a spec; loaded when a test asks, never at import."""
     from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
 
-    schema = INPUTS[name]
+    config = source
+    if source.suffix == ".json" or "paths" in yaml.safe_load(source.read_text()):
+        config = Path(tempfile.mkdtemp()) / "curation.yaml"
+        gets = [label for label in load_spec(source).by_label if label.startswith("GET ")]
+        config.write_text(yaml.safe_dump({
+            "version": 1, "spec": str(source), "backend": {"base_url": "http://127.0.0.1:9"},
+            "tools": {f"op_{i}": {"operation": label} for i, label in enumerate(gets)}}))
+    env = {"INVENTORY_URL": "http://127.0.0.1:9", "INVENTORY_TOKEN": "x" * 20}
+    return {tool.name: tool.input_schema for tool in facade.load(config, environ=env).tools
+            if _fast_check(tool.input_schema, _FAST_INPUT_KEYWORDS) is not None}
+
+
+@pytest.mark.parametrize(("source", "tools"), CONFIGS)
+def test_real_tools_have_a_fast_argument_check(source: Path, tools: int) -> None:
+    # the fast path is not a path nobody takes: every one of these tools takes it
+    assert len(fast_inputs(source)) == tools, sorted(fast_inputs(source))
+
+
+@pytest.mark.parametrize(("source", "tools"), CONFIGS)
+@settings(max_examples=400)
+@given(data=st.data())
+def test_fast_argument_acceptance_implies_jsonschema_acceptance(
+        source: Path, tools: int, data: st.DataObject) -> None:
+    from facade.call.checks import FAST_INPUT_KEYWORDS as _FAST_INPUT_KEYWORDS
+
+    inputs = fast_inputs(source)
+    schema = inputs[data.draw(st.sampled_from(sorted(inputs)), label="tool")]
     names = [*schema.get("properties", {}), "unknown"]
     arguments = data.draw(st.dictionaries(st.sampled_from(names), ODD | JSON, max_size=4))
     fast = _fast_check(schema, _FAST_INPUT_KEYWORDS)

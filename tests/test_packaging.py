@@ -1,4 +1,5 @@
-"""Packaging: one version, one entry point, a Keep a Changelog file, a build step in CI.
+"""Packaging: one version, a distribution name of its own, one command (also under the
+distribution's name), PyPI metadata and a licence, a Keep a Changelog file, a build step in CI.
 
 The wheel and sdist are built in `.ci/run` (building here would need the network for the
 isolated build environment).
@@ -25,8 +26,33 @@ def test_the_version_lives_only_in_the_package() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+(?:[.-]?(?:a|b|rc|dev)\d+)?", facade.__version__)
 
 
+def test_the_distribution_has_a_name_of_its_own() -> None:
+    """`facade` on PyPI is an unrelated project: facade is published as `facade-mcp`, and
+    `facade` stays the import package and the command."""
+    from facade.version import DISTRIBUTION
+
+    assert PYPROJECT["project"]["name"] == DISTRIBUTION == "facade-mcp"
+    assert PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["facade"]
+    assert PYPROJECT["project"]["optional-dependencies"]["dev"][0].startswith(DISTRIBUTION + "[")
+
+
+def test_pypi_metadata_and_the_licence() -> None:
+    project = PYPROJECT["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License\n") and "WITHOUT WARRANTY OF ANY KIND" in licence
+    assert project["readme"] == {"file": "README.md", "content-type": "text/markdown"}
+    assert {"mcp", "openapi"} <= set(project["keywords"])
+    classifiers = project["classifiers"]
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert not [c for c in classifiers if c.startswith("License ::")]  # PEP 639: `license`
+    assert project["urls"] and all(u.startswith("https://") for u in project["urls"].values())
+
+
 def test_one_entry_point_and_python_dash_m_agree() -> None:
-    assert PYPROJECT["project"]["scripts"] == {"facade": "facade.cli:main"}
+    # `facade-mcp` is the same command, for `uvx facade-mcp …` (the registry's server.json).
+    assert PYPROJECT["project"]["scripts"] == {"facade": "facade.cli:main",
+                                               "facade-mcp": "facade.cli:main"}
     result = subprocess.run([sys.executable, "-m", "facade", "--version"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
     assert result.stdout == f"facade, version {facade.__version__}\n"
@@ -54,4 +80,5 @@ def test_changelog_follows_keep_a_changelog() -> None:
 def test_ci_builds_and_smoke_tests_the_wheel() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python -m build" in ci
-    assert "facade-*.whl" in ci and "--version" in ci
+    assert "facade_mcp-*.whl" in ci and "--version" in ci
+    assert "twine check --strict" in ci and "LICENSE" in ci

@@ -15,8 +15,9 @@ from facade.cli import tool_listing
 from facade.loading.fitting import fit_schema, json_size
 from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
 
-STRIPE = (Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
-          / "stripe__openapi@e0123a3" / "openapi" / "spec3.json")
+from conftest import SPECS_CORPUS
+
+STRIPE = SPECS_CORPUS / "stripe__openapi@e0123a3" / "openapi" / "spec3.json"
 
 
 def wide(depth: int, width: int = 6) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def test_defs_count_where_they_are_used_and_unused_ones_go() -> None:
     assert "not expanded" in json.dumps(fitted.schema["$defs"]["node"]["properties"]["meta"])
 
 
+@pytest.mark.corpus
 def test_a_stripe_tool_stays_under_the_budget(tmp_path: Path) -> None:
     """GetInvoicesInvoice was a 1.1 MB output schema; now the tool is under 64 KB."""
     config = tmp_path / "curation.yaml"

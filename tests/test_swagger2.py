@@ -5,7 +5,8 @@ are refused with the file, JSON pointer and reason for what cannot be converted.
 - a table of the constructs that cannot be converted, and their exact issue;
 - a multi-file 2.0 petstore (tests/data/swagger2/petstore): refs into other files keep
   their file part and have their pointers rewritten, and the files are converted in place;
-- every 2.0 document of the shared corpus converts to a valid OpenAPI 3.0 document, once
+- every 2.0 document of the real-world corpus (all small, so copied into tests/data/)
+  converts to a valid OpenAPI 3.0 document, once
   per load, fast;
 - end to end: the 2.0 petstore's curated tools called through an in-memory fastmcp
   Client against a backend on 127.0.0.1.
@@ -36,9 +37,12 @@ from facade.loading.refs import read_document
 from facade.loading.spec import load_spec
 from facade.loading.swagger2 import Conversion, Issue, convert
 
+from conftest import VENDORED_SPECS
+
 DATA = Path(__file__).resolve().parent / "data" / "swagger2" / "petstore"
 PETSTORE = DATA / "swagger.yaml"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "specs-corpus"
+# Every 2.0 document of the corpus is small, so all of them are copied into the repository.
+CORPUS = VENDORED_SPECS
 OAI = CORPUS / "OAI__OpenAPI-Specification@fad4c13" / "examples" / "v2.0"
 CORPUS_2_0 = {
     "readme-petstore": CORPUS / "readmeio__oas-examples@060d4ff/2.0/yaml/petstore.yaml",

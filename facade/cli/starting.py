@@ -4,16 +4,22 @@ to MCP hosts and the registry."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from facade.cli.common import config_option, fail, fail_load
 from facade.errors import LoadError
 from facade.loading.loader import DEFAULT_CONFIG
+from facade.version import DISTRIBUTION
+
+if TYPE_CHECKING:
+    from facade.curate.install import Runner
 
 __all__ = ["SCHEMA_FILE", "init", "install", "manifest", "schema", "schema_text"]
 
@@ -126,8 +132,11 @@ host_argument = click.argument("host", metavar="HOST", type=click.Choice(
 @click.option("--config-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The host's config file [default: where HOST keeps it].")
 @click.option("--force", is_flag=True, help="Replace an entry with the same name.")
+@click.option("--runner", type=click.Choice(["python", "uvx"]), default="python",
+              show_default=True, help="What the host runs: this Python interpreter (`-m "
+              "facade`), or `uvx --from facade-mcp==VERSION facade` (needs uv on the host).")
 def install(config: Path, host: str, name: str | None, dry_run: bool, config_file: Path | None,
-            force: bool) -> None:
+            force: bool, runner: Runner) -> None:
     """Register this curation as a stdio server with an MCP host.
 
     HOST is claude-desktop, cursor, vscode (.vscode/mcp.json) or claude-code (.mcp.json,
@@ -147,7 +156,7 @@ def install(config: Path, host: str, name: str | None, dry_run: bool, config_fil
         raise click.BadParameter("letters, digits, '-', '_' and '.', at most 64",
                                  param_hint="'--name'")
     try:
-        req = requirements(config)
+        req = dataclasses.replace(requirements(config), runner=runner)
     except LoadError as exc:
         fail_load(exc)
     target = HOSTS[host]
@@ -175,7 +184,7 @@ def install(config: Path, host: str, name: str | None, dry_run: bool, config_fil
 @click.command()
 @config_option
 @click.option("--name", help="Registry name, reverse-DNS: io.github.<user>/<server>.")
-@click.option("--package", default="facade", show_default=True, help="The PyPI package.")
+@click.option("--package", default=DISTRIBUTION, show_default=True, help="The PyPI package.")
 @click.option("--description", help="At most 100 characters [default: from the curation].")
 @click.option("--remote", metavar="URL", help="Also list a deployed streamable HTTP endpoint.")
 @click.option("--remote-bearer", is_flag=True,

@@ -1,8 +1,10 @@
 """`facade install`: register the façade as a stdio server in an MCP host's config file.
 
 Each host keeps a JSON file with a map of servers. We add one entry that runs
-`<this python> -m facade serve --config <absolute curation path>`, and pass through the
-environment variables the curation needs by *name*, in the host's own syntax:
+`<this python> -m facade serve --config <absolute curation path>` (or, with the `uvx`
+runner, `uvx --from facade-mcp==VERSION facade serve --config …`: the published package,
+pinned to this version, in an environment uv manages), and pass through the environment
+variables the curation needs by *name*, in the host's own syntax:
 
 ```text
 host            file                          map          env reference
@@ -29,20 +31,23 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from facade.loading.curation import Auth, Curation, MultiCuration, parse_any_curation
 from facade.loading.loader import load
 from facade.loading.yamlsource import read_yaml
 from facade.tools import Facade
+from facade.version import DISTRIBUTION, __version__
 
-__all__ = ["HOSTS", "SERVER_NAME", "EnvVar", "Host", "InstallError", "Requirements", "Result",
+__all__ = ["HOSTS", "RUNNERS", "SERVER_NAME", "EnvVar", "Host", "InstallError", "Requirements", "Result",
            "env_notes", "input_id", "install", "merge_entry", "read_config", "requirements",
            "server_entry", "snippet"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|session", re.IGNORECASE)
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+Runner = Literal["python", "uvx"]
+RUNNERS: tuple[Runner, ...] = ("python", "uvx")
 
 
 class InstallError(Exception):
@@ -67,6 +72,7 @@ class Requirements:
     facade: Facade
     config_file: Path  # absolute
     env: tuple[EnvVar, ...]
+    runner: Runner = "python"  # what the host runs: this interpreter, or uvx
 
     @property
     def slug(self) -> str:
@@ -75,10 +81,13 @@ class Requirements:
         return slug or "facade"
 
     def command(self) -> tuple[str, list[str]]:
+        serve = ["serve", "--config", str(self.config_file)]
+        if self.runner == "uvx":
+            # Pinned: the host runs the version that wrote (and checked) this entry.
+            return "uvx", ["--from", f"{DISTRIBUTION}=={__version__}", "facade", *serve]
         # Not resolved: a virtualenv's python is a symlink, and resolving it would leave
         # the virtualenv (and its installed facade) behind.
-        return os.path.abspath(sys.executable), ["-m", "facade", "serve", "--config",
-                                                 str(self.config_file)]
+        return os.path.abspath(sys.executable), ["-m", "facade", *serve]
 
 
 def _strings(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:

@@ -1,7 +1,8 @@
 """`facade manifest`: a `server.json` for the official MCP registry.
 
-The registry describes a server by how to install it: here, the `facade` package from PyPI
-run with `uvx`, over stdio, given a curation file, plus the environment variables the
+The registry describes a server by how to install it: here, the `facade-mcp` package from
+PyPI run with `uvx` (`uvx facade-mcp==VERSION serve --config …`; the package installs a
+`facade-mcp` command for that), over stdio, given a curation file, plus the environment variables the
 curation reads (credentials marked secret). An HTTP deployment can be listed as a remote.
 The format is https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json;
 tests/data/ holds a copy, and the tests validate against it.
@@ -13,7 +14,7 @@ import re
 from typing import Any
 
 from facade.curate.install import Requirements
-from facade.version import __version__
+from facade.version import DISTRIBUTION, __version__
 
 __all__ = ["PLACEHOLDER_NAMESPACE", "SCHEMA_URL", "server_json"]
 
@@ -45,7 +46,7 @@ def default_description(req: Requirements) -> str:
                  + ", ".join(t.name for t in facade.tools))
 
 
-def server_json(req: Requirements, *, name: str | None = None, package: str = "facade",
+def server_json(req: Requirements, *, name: str | None = None, package: str = DISTRIBUTION,
                 version: str = __version__, description: str | None = None,
                 remote: str | None = None, remote_bearer: bool = False) -> dict[str, Any]:
     """The registry's `server.json` for this façade."""
