@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,3 +149,23 @@ def test_build_reports_load_problems_like_check(write_curation: Callable[[str], 
     assert result.exit_code == 1
     assert "tools.get_item.operation: unknown operation 'getItm'" in result.stderr
     assert not config.with_name("a.json").exists()
+
+
+@pytest.mark.parametrize("module", ["tools.py", "shaping.py", "call/tool.py",
+                                    "loading/schemas.py"])
+def test_the_code_digest_covers_every_stage(tmp_path: Path, module: str) -> None:
+    """An artifact is keyed by all of facade's code, not only by the loading package's:
+    the frozen definitions and the call path decide what a stored tool means too."""
+    package = Path(__file__).resolve().parent.parent / "facade"
+    shutil.copytree(package, tmp_path / "facade", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "from facade.loading.artifact import _code_digest; print(_code_digest())"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def digest() -> str:
+        return subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    before = digest()
+    target = tmp_path / "facade" / module
+    target.write_text(target.read_text() + "\n# a change\n")
+    assert digest() != before

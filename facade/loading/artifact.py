@@ -215,8 +215,10 @@ def _code_digest() -> str:
     built it, and a development checkout keeps its version number across changes."""
     if not _CODE:
         digest = hashlib.sha256()
-        for module in sorted(Path(__file__).parent.glob("*.py")):
-            digest.update(module.name.encode() + b"\0" + module.read_bytes() + b"\0")
+        package = Path(__file__).resolve().parents[1]  # facade/, every stage of it
+        for module in sorted(package.rglob("*.py")):
+            name = module.relative_to(package).as_posix()
+            digest.update(name.encode() + b"\0" + module.read_bytes() + b"\0")
         _CODE.append(digest.hexdigest())
     return _CODE[0]
 
