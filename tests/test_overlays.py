@@ -89,7 +89,7 @@ def overlay(*actions: str, head: str = "overlay: 1.0.0\ninfo: {title: fixes, ver
 
 def errors(config: Path) -> list[str]:
     with pytest.raises(LoadError) as info:
-        load(config)
+        load(config.name)
     return info.value.format().splitlines()
 
 
@@ -160,4 +160,97 @@ def test_actions_apply_in_order_and_overlays_in_the_order_listed(tmp_path: Path)
         "== 'added by the first overlay']\" matches nothing in the spec (targets address the "
         "spec's root document as written; `$ref`s are not followed (was the node moved, "
         "renamed, or fixed by the spec's owner?))",
+    ]
+
+
+def test_a_target_matching_nothing_is_an_error_at_that_target(tmp_path: Path) -> None:
+    write(tmp_path, "fixes.yaml", overlay(
+        """
+        - target: $.components.schemas.User
+          update: {description: fine}
+        - description: the spec's owner renamed it
+          target: "$.components.schemas.Person.properties.name"
+          update: {nullable: true}
+        """))
+    assert errors(curate(tmp_path, "fixes.yaml")) == [
+        "fixes.yaml:7:13: actions[1].target: target '$.components.schemas.Person.properties"
+        ".name' matches nothing in the spec (targets address the spec's root document as "
+        "written; `$ref`s are not followed (was the node moved, renamed, or fixed by the "
+        "spec's owner?))"]
+
+
+def test_a_malformed_overlay_reports_every_problem_at_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "fixes.yaml", """
+        overlay: 1.1.0
+        info: {title: fixes}
+        extend: ./spec.yaml
+        actions:
+          - target: $.paths[
+            update: {x: 1}
+          - target: $.info
+          - target: components.schemas
+            remove: "yes"
+          - targte: $.info
+            update: {x: 1}
+          - just a string
+        """)
+    write(tmp_path, "empty.yaml", "overlay: 1.0.0\ninfo: {title: t, version: 1}\nactions: []\n")
+    write(tmp_path, "absent.yaml", "info: {title: t, version: '1'}\n")
+    assert errors(curate(tmp_path, "fixes.yaml", "empty.yaml", "absent.yaml", "gone.yaml")) == [
+        "curation.yaml:3:55: overlays[3]: overlay file 'gone.yaml' not found (`overlays` are "
+        "relative to the curation file)",
+        "absent.yaml:1:1: missing required key 'overlay' (start the file with "
+        "`overlay: 1.0.0`)",
+        "absent.yaml:1:1: missing required key 'actions' (an overlay needs at least one action)",
+        "empty.yaml:2:27: info.version: `info.version` must be a string (quote it, e.g. \"1.0\")",
+        "empty.yaml:3:10: actions: `actions` must be a non-empty list (an overlay needs at "
+        "least one action)",
+        "fixes.yaml:1:10: overlay: overlay version '1.1.0' is not supported (facade reads "
+        "Overlay 1.0 documents: `overlay: 1.0.0`)",
+        "fixes.yaml:2:7: info: missing required key 'info.version'",
+        "fixes.yaml:3:1: extend: unknown key 'extend' (did you mean 'extends'?)",
+        "fixes.yaml:5:13: actions[0].target: invalid JSONPath '$.paths[': unbalanced brackets "
+        "(at offset 8) (targets are RFC 9535 JSONPath, e.g. $.paths['/users/{id}'].get)",
+        "fixes.yaml:7:5: actions[1]: the action has neither `update` nor `remove: true` (add "
+        "`update: {…}` to merge into the target, or `remove: true` to delete it)",
+        "fixes.yaml:8:13: actions[2].target: invalid JSONPath 'components.schemas': expected "
+        "'$', found 'c' (at offset 0) (targets are RFC 9535 JSONPath, e.g. "
+        "$.paths['/users/{id}'].get)",
+        "fixes.yaml:9:13: actions[2].remove: `remove` must be true or false",
+        "fixes.yaml:10:5: actions[3].targte: unknown key 'targte' (did you mean 'target'?)",
+        "fixes.yaml:10:5: actions[3]: the action has no `target` (a JSONPath, e.g. "
+        "$.components.schemas.User)",
+        "fixes.yaml:12:5: actions[4]: an action must be a mapping with `target` and `update` "
+        "or `remove`",
+    ]
+
+
+def test_the_cli_prints_overlay_problems_without_a_traceback(tmp_path: Path) -> None:
+    write(tmp_path, "fixes.yaml", overlay("- target: $.nothing\n  remove: true\n"))
+    config = curate(tmp_path, "fixes.yaml")
+    result = CliRunner().invoke(main, ["check", "--config", str(config.name)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith(
+        "fixes.yaml:4:13: actions[0].target: target '$.nothing' matches nothing in the spec")
+
+
+def test_an_update_that_cannot_merge_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "fixes.yaml", overlay(
+        """
+        - target: $.info.title
+          update: {x: 1}
+        - target: $.info
+          update: [not, a, mapping]
+        - target: $
+          remove: true
+        """))
+    assert errors(curate(tmp_path, "fixes.yaml")) == [
+        "fixes.yaml:4:13: actions[0].target: target selects a str at $['info']['title']; "
+        "`update` needs an object or an array (target the object that holds it and update "
+        "that key)",
+        "fixes.yaml:7:13: actions[1].update: `update` must be a mapping to merge into the "
+        "object at $['info']",
+        "fixes.yaml:8:13: actions[2].target: `remove` cannot delete the whole document "
+        "(target the nodes to delete)",
     ]

@@ -130,7 +130,7 @@ def _check(doc: YAMLDocument, problems: list[Problem]) -> list[Action]:
     else:
         for field in ("title", "version"):
             if field not in info:
-                add(("info",), f"missing required key 'info.{field}'", key=True)
+                add(("info",), f"missing required key 'info.{field}'")
             elif not isinstance(info[field], str):
                 add(("info", field), f"`info.{field}` must be a string", 'quote it, e.g. "1.0"')
     if "extends" in data and not isinstance(data["extends"], str):
