@@ -105,6 +105,7 @@ class OpenAPIDocument:
         self.file = file.resolve()
         self.display = display
         self.converted: Conversion | None = None  # from Swagger 2.0
+        self.written = data  # the root document as written (overlays applied), unconverted
         self._curated: set[str] = set()
         files: dict[Path, Any] = {}
         if isinstance(data, dict) and "swagger" in data:
