@@ -51,7 +51,7 @@ class Deviation:
     actual: str  # the JSON type found, or `absent`
     site: Site  # the schema to fix: the field's own, or its object's for the last two kinds
     name: str | None = None  # the property, for missing_required and extra_property
-    value: Any = field(default=None, compare=False)  # for an enum fix only; never shown
+    value: Any = field(default=None, compare=False, repr=False)  # for an enum fix; never shown
 
 
 def json_type(value: Any) -> str:
@@ -108,8 +108,10 @@ class _Walker:
                     self.walk(value, sub, _child(site, key, i), where, depth + 1)
                     for i, sub in enumerate(branches)]
                 if all(tries):
-                    best = min(tries, key=len)  # the branch it comes closest to
-                    out += best
+                    # The branch it comes closest to: of its type, then fewest deviations.
+                    closest: list[Deviation] = min(
+                        tries, key=lambda found: _distance(found, where))
+                    out += closest
         actual = json_type(value)
         if types is not None and actual not in types and \
                 not (actual == "integer" and "number" in types):
@@ -190,6 +192,10 @@ class _Walker:
             if isinstance(part, dict) and depth < _MAX_DEPTH:
                 names |= self._documented(part, where, depth + 1)
         return names
+
+
+def _distance(found: list[Deviation], where: str) -> tuple[bool, int]:
+    return any(d.path == where and d.kind in ("type", "null") for d in found), len(found)
 
 
 def _composed(schema: dict[str, Any]) -> bool:
