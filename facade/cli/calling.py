@@ -98,8 +98,8 @@ def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) 
 @config_option
 @click.option("--update", is_flag=True, help="Accept the current results as the golden ones.")
 @click.option("--suggest-overlay", "suggest", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write an overlay that makes the spec match the recorded answers (one "
-              "per API, FILE.<api>.yaml, in a multi-API curation).")
+              help="Write an overlay that makes the spec match the recorded answers (in a "
+              "multi-API curation one per API: fixes.yaml → fixes.<api>.yaml).")
 @fixtures_option
 def replay(config: Path, update: bool, suggest: Path | None, fixtures_dir: Path | None
            ) -> None:
