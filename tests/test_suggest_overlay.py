@@ -190,3 +190,40 @@ def test_no_deviation_writes_no_overlay(backend: str, tmp_path: Path,
     assert "deviates" not in out
     assert err == "no deviations from the documented response schemas: no overlay written\n"
     assert not (tmp_path / "fixes.yaml").exists()
+
+
+def test_each_api_gets_its_own_overlay_file(backend: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(SPECS["3.1"])
+    (tmp_path / "curation.yaml").write_text(
+        f"version: 1\napis:\n  users:\n    namespace: u\n    spec: spec.yaml\n"
+        f"    backend: {{base_url: '{backend}'}}\n"
+        f"    tools: {{get_user: {{operation: getUser}}}}\n")
+    facade("call", "u_get_user", "--args", '{"id": 7}', "--record", "ada")
+    code, out, err = facade("test", "--suggest-overlay", "fixes.yaml")
+    assert code == 0, out + err
+    assert out.splitlines()[1] == REPORT[0].replace("get_user", "u_get_user")
+    assert "wrote fixes.users.yaml (7 action(s))" in err
+    text = (tmp_path / "curation.yaml").read_text()
+    (tmp_path / "curation.yaml").write_text(text.replace(
+        "    spec: spec.yaml\n", "    spec: spec.yaml\n    overlays: [fixes.users.yaml]\n"))
+    code, out, err = facade("test", "--update")
+    assert code == 0 and "deviates" not in out, out + err
+
+
+def test_a_schema_in_another_file_is_reported_not_patched(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    split = SPECS["3.0"].split("components:")[0].replace(
+        "#/components/schemas/User", "user.yaml")
+    (tmp_path / "user.yaml").write_text(USER.replace("      ", "", -1))
+    curate(tmp_path, split, backend, [])
+    facade("call", "get_user", "--args", '{"id": 7}', "--record", "ada")
+    code, out, err = facade("test", "--suggest-overlay", "fixes.yaml")
+    assert code == 0 and out.splitlines()[1:] == [*REPORT, "1 fixture(s): 1 ok"]
+    assert err.splitlines() == [
+        f"cannot suggest a fix for {field}: its schema is in user.yaml, which an overlay "
+        "cannot reach (targets address the root document)"
+        for field in ("$.team", "$.name", "$.age", "$.email", "$.role", "$.nickname")]
+    assert not (tmp_path / "fixes.yaml").exists()
