@@ -5,9 +5,9 @@ a 4 MB document starts as fast as a petstore. The artifact is one JSON file hold
 validated tool definitions (schemas resolved and fitted, request bindings, shaping rules),
 the server name and the tools' load warnings. It is keyed by the sha256 of the curation,
 of every spec file the load read (the root document and each file a `$ref` reached), of
-every overlay applied to the spec, of facade's own code, and by facade's version. Anything else found at start-up (a changed
-file, a new version, an unreadable, truncated or edited artifact) falls back to a normal
-load, and `why` says which in one line.
+every overlay applied to the spec, of facade's own code, and by facade's version.
+Anything else found at start-up (a changed file, a new version, an unreadable, truncated
+or edited artifact) falls back to a normal load, and `why` says which in one line.
 
 What depends on the environment is never stored: `backend.base_url`, `backend.headers` and
 the `server:` settings are expanded from the curation at each start, and credentials are
