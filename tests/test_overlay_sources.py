@@ -16,6 +16,7 @@ from test_overlays import SPEC, curate, errors, overlay, tool, write
 from facade import load
 from facade.cli import main
 from facade.loading.artifact import build, load_fast
+from facade.serve.reload import _snapshot
 from facade.serve.server import build_server
 
 SWAGGER = """\
@@ -171,6 +172,7 @@ async def test_watch_reloads_on_an_overlay_edit(tmp_path: Path) -> None:
     async with reloader.running(), Client(server) as client:
         assert (tmp_path / "fixes.yaml").resolve() in reloader._files
         fixes.write_text(fixes.read_text().replace("before", "after"))
+        assert _snapshot(reloader._files) != reloader._seen  # what the poller compares
         assert await reloader.reload(), said
         assert [t.description for t in await client.list_tools()] == ["after"]
         fixes.write_text(fixes.read_text().replace("'/users/{id}'", "'/people/{id}'"))

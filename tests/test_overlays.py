@@ -254,3 +254,18 @@ def test_an_update_that_cannot_merge_is_an_error(tmp_path: Path) -> None:
         "fixes.yaml:8:13: actions[2].target: `remove` cannot delete the whole document "
         "(target the nodes to delete)",
     ]
+
+
+def test_remove_also_deletes_a_plain_value_and_extensions_are_allowed(tmp_path: Path) -> None:
+    write(tmp_path, "fixes.yaml", """
+        overlay: 1.0.2
+        info: {title: fixes, version: "1", x-owner: curators}
+        extends: ./spec.yaml
+        x-ticket: API-42
+        actions:
+          - target: $.components.schemas.User.properties.name.type
+            remove: true
+            x-reason: the backend sends numbers too
+        """)
+    output = tool(load(curate(tmp_path, "fixes.yaml"))).output_schema
+    assert output is not None and output["properties"]["name"] == {}
