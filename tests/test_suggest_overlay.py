@@ -227,3 +227,21 @@ def test_a_schema_in_another_file_is_reported_not_patched(
         "cannot reach (targets address the root document)"
         for field in ("$.team", "$.name", "$.age", "$.email", "$.role", "$.nickname")]
     assert not (tmp_path / "fixes.yaml").exists()
+
+
+def test_an_inline_response_schema_is_fixed_in_place(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    inline = SPECS["3.0"].split("components:")[0].replace(
+        '              schema: {$ref: "#/components/schemas/User"}\n',
+        "              schema:\n" + USER.replace("      ", "                ", -1))
+    curate(tmp_path, inline, backend, [])
+    facade("call", "get_user", "--args", '{"id": 7}', "--record", "ada")
+    assert facade("test", "--suggest-overlay", "fixes.yaml")[0] == 0
+    actions = yaml.safe_load((tmp_path / "fixes.yaml").read_text())["actions"]
+    here = "$.paths['/users/{id}'].get.responses['200'].content['application/json'].schema"
+    assert [a["target"] for a in actions][:3] == [f"{here}.required", here,
+                                                  f"{here}.properties.name"]
+    curate(tmp_path, inline, backend, ["fixes.yaml"])
+    code, out, err = facade("test", "--update")
+    assert code == 0 and "deviates" not in out, out + err
