@@ -6,6 +6,8 @@ errors at the overlay's line:col, every one at once."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -269,3 +271,13 @@ def test_remove_also_deletes_a_plain_value_and_extensions_are_allowed(tmp_path: 
         """)
     output = tool(load(curate(tmp_path, "fixes.yaml"))).output_schema
     assert output is not None and output["properties"]["name"] == {}
+
+
+def test_a_curation_without_overlays_never_imports_the_jsonpath_engine(
+        tmp_path: Path) -> None:
+    config = curate(tmp_path)
+    code = ("import sys, json, facade; facade.load(sys.argv[1]); "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "facade" in json.loads(out) and "jsonpath_rfc9535" not in json.loads(out)
