@@ -62,6 +62,9 @@ def _check(facade: Facade, specs: dict[str, OpenAPIDocument], path: Path) -> Con
         return Conformance(path, definition.api, skipped="not a JSON success answer")
     try:
         answer = json.loads(fixture.body)
+    except ValueError:
+        return Conformance(path, definition.api, skipped="the recorded body is not JSON")
+    try:
         response = spec.operation(found).response
         if response is None or response.schema is None:
             return Conformance(path, definition.api, skipped="no documented response schema")
@@ -73,8 +76,6 @@ def _check(facade: Facade, specs: dict[str, OpenAPIDocument], path: Path) -> Con
 
         deviations = classify(answer, response.schema, version=spec.version,
                               resolve=resolve, site=site, masked=MASK)
-    except ValueError:
-        return Conformance(path, definition.api, skipped="the recorded body is not JSON")
     except SpecError as exc:
         return Conformance(path, definition.api, skipped=exc.problems[0].message)
     return Conformance(path, definition.api, tuple(deviations))
