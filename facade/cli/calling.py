@@ -7,12 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facade.cli.common import config_option, fail, fixtures_option, load_facade, server_for
 from facade.tools import Facade
+
+if TYPE_CHECKING:
+    from facade.curate.conformance import Conformance
+    from facade.loading.spec import OpenAPIDocument
 
 __all__ = ["call", "replay", "serve"]
 
@@ -93,11 +97,17 @@ def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) 
 @click.command(name="test")
 @config_option
 @click.option("--update", is_flag=True, help="Accept the current results as the golden ones.")
+@click.option("--suggest-overlay", "suggest", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an overlay that makes the spec match the recorded answers (in a "
+              "multi-API curation one per API: fixes.yaml → fixes.<api>.yaml).")
 @fixtures_option
-def replay(config: Path, update: bool, fixtures_dir: Path | None) -> None:
+def replay(config: Path, update: bool, suggest: Path | None, fixtures_dir: Path | None
+           ) -> None:
     """Replay the recorded fixtures through the current curation, offline, and compare
-    each result with its golden one. Exit 1 on any difference (unless --update)."""
+    each result with its golden one. Exit 1 on any difference (unless --update). Also
+    report where the recorded answers deviate from the documented response schema."""
     from facade.cli.terminal import styled
+    from facade.curate.conformance import check_fixtures
     from facade.curate.fixtures import find_fixtures, replay_all, updated, write_fixture
 
     paths = find_fixtures(config, fixtures_dir)
@@ -105,10 +115,12 @@ def replay(config: Path, update: bool, fixtures_dir: Path | None) -> None:
         fail(f"no fixtures under {fixtures_dir or config.parent / 'fixtures'}; record one "
               "with `facade call TOOL --args JSON --record NAME`")
     facade = load_facade(config)
+    specs = _documents(config)
     replays = replay_all(facade, paths)
+    checked = check_fixtures(facade, specs, paths)
     color = styled(sys.stdout)
     failed = changed = 0
-    for r in replays:
+    for r, c in zip(replays, checked, strict=True):
         where = os.path.relpath(r.path)
         if r.problem is not None:
             failed += 1
@@ -125,11 +137,54 @@ def replay(config: Path, update: bool, fixtures_dir: Path | None) -> None:
             for line in r.diff():
                 fg = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1]) if color else None
                 click.echo(click.style("  " + line, fg=fg))
+        if c.deviations:
+            click.echo(f"{where}: the recorded answer deviates from the documented response "
+                       f"schema in {len(c.deviations)} place(s):")
+            for line in c.lines():
+                click.echo(line)
     counts = [f"{len(replays) - failed - changed} ok"] + \
         [f"{n} {what}" for n, what in ((changed, "updated"), (failed, "failed")) if n]
     click.echo(f"{len(replays)} fixture(s): " + ", ".join(counts))
+    if suggest is not None:
+        _suggest(checked, specs, suggest)
     if failed:
         sys.exit(1)
+
+
+def _documents(config: Path) -> dict[str, OpenAPIDocument]:
+    """Each API's spec, overlays applied, for the deviation report."""
+    from facade.cli.common import fail_load
+    from facade.errors import LoadError
+    from facade.loading.loader import documents
+
+    try:
+        return documents(config)
+    except LoadError as exc:
+        fail_load(exc)
+
+
+def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], target: Path
+             ) -> None:
+    """`test --suggest-overlay FILE`: write the overlay of each API with deviations."""
+    from facade.curate.conformance import overlay_text, suggested_overlays
+
+    suggestions = suggested_overlays(checked, specs)
+    if not suggestions:
+        click.echo("no deviations from the documented response schemas: no overlay "
+                   "written", err=True)
+        return
+    for api, suggestion in suggestions.items():
+        for line in suggestion.unreachable:
+            click.echo(f"cannot suggest a fix for {line}", err=True)
+        if suggestion.overlay is None:
+            continue
+        path = target.with_name(f"{target.stem}.{api}{target.suffix}") if api else target
+        try:
+            path.write_text(overlay_text(suggestion.overlay), encoding="utf-8")
+        except OSError as exc:
+            fail(f"{path}: cannot write the overlay: {exc.strerror or exc}")
+        click.echo(f"wrote {path} ({len(suggestion.overlay['actions'])} action(s)); add it "
+                   "to `overlays:` in the curation", err=True)
 
 
 @click.command()

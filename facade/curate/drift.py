@@ -2,8 +2,8 @@
 
 `facade lock` records the shape of each curated operation (`facade.curate.lock`).
 `facade diff --spec NEW` compares the lock with another version of the spec through the
-same curation; `facade check` does so for the curation's own spec whenever its digest no
-longer matches. Only what the curation uses is compared. A change is *breaking* when the
+same curation (its overlays applied to it); `facade check` does so for the curation's own
+spec whenever its digest, or an overlay's, no longer matches. Only what the curation uses is compared. A change is *breaking* when the
 curation stops loading or agents' calls stop working: a removed or renamed operation, a
 removed or retyped parameter or body property, a new required one the curation does not
 supply, a removed or retyped response field used by `include`/`redact`. Anything else that
@@ -27,13 +27,15 @@ from facade.curate.lock import (
     field_at,
     find_operation,
     lock_path,
+    open_spec,
+    overlay_digests,
     read_curation,
     read_lock,
     shape_of,
 )
 from facade.errors import LoadError, PathPart, SpecError
 from facade.loading.curation import Curation, ToolCuration
-from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec
+from facade.loading.spec import OpenAPIDocument, OperationRef
 from facade.loading.yamlsource import YAMLDocument
 
 __all__ = ["EXIT_BREAKING", "EXIT_CHANGED", "EXIT_ERROR", "EXIT_OK", "Change", "DriftError",
@@ -106,12 +108,12 @@ def compare(config: Path, spec_file: Path | None = None, lock_file: Path | None 
     lock = read_lock(lock_file)
     if spec_file is not None:
         spec_path, display = spec_file, str(spec_file)
-    return _compare_all(lock, lock_file, doc, curation, spec_path, display)
+    return _compare_all(lock, lock_file, config, doc, curation, spec_path, display)
 
 
-def _compare_all(lock: dict[str, Any], lock_file: Path, doc: YAMLDocument,
+def _compare_all(lock: dict[str, Any], lock_file: Path, config: Path, doc: YAMLDocument,
                  curation: Curation, spec_path: Path, display: str) -> Report:
-    spec = load_spec(spec_path, display)
+    spec = open_spec(config, doc, curation, spec_path, display)
     changes: list[Change] = []
     for (section, name), tool in curated(curation).items():
         old = (lock.get(section) or {}).get(name)
@@ -134,11 +136,13 @@ def check_drift(config: Path) -> Report | None:
         doc, curation, spec_path, display = read_curation(config)
         files = lock["spec"].get("files") or {}
         recorded = (path.parent / str(lock["spec"].get("file"))).resolve()
+        overlays = lock["spec"].get("overlays") or {}
         if recorded == spec_path.resolve() and all(
                 (path.parent / f).is_file() for f in files) and \
-                digests([path.parent / f for f in files], path.parent) == files:
+                digests([path.parent / f for f in files], path.parent) == files and \
+                overlay_digests(config, curation, path.parent) == overlays:
             return None
-        return _compare_all(lock, path, doc, curation, spec_path, display)
+        return _compare_all(lock, path, config, doc, curation, spec_path, display)
     except MultiAPIUnsupported:
         return None
     except DriftError as exc:

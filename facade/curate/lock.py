@@ -2,7 +2,8 @@
 
 `facade lock` writes a lock file beside the curation (`curation.yaml` →
 `curation.lock.json`). It records a digest of the spec (the root document and every file
-its `$ref`s reach) and, for each curated tool and resource, the shape of its operation:
+its `$ref`s reach, and the curation's overlays, which are applied before shapes are taken:
+changing an overlay is drift like changing the spec) and, for each curated tool and resource, the shape of its operation:
 method and path, operationId, parameters (location, type, required), request body
 properties, and the response fields that `include` and `redact` name, with their types.
 `facade.curate.drift` compares a lock with a spec.
@@ -22,6 +23,7 @@ from urllib.parse import unquote
 from facade.errors import CurationError, PathPart, Problem, SpecError
 from facade.loading.artifact import write_atomically
 from facade.loading.curation import Curation, ToolCuration, parse_curation
+from facade.loading.overlays import read_overlays
 from facade.loading.schemas import SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Operation, OperationRef, load_spec, locate_spec
 from facade.loading.yamlsource import YAMLDocument, read_yaml
@@ -29,8 +31,8 @@ from facade.shaping import is_glob, parse_path
 from facade.version import __version__
 
 __all__ = ["DriftError", "LockResult", "MultiAPIUnsupported", "Shape", "curated", "digests",
-           "field_at", "find_operation", "lock_path", "read_curation", "read_lock",
-           "shape_of", "spec_files", "write_lock"]
+           "field_at", "find_operation", "lock_path", "open_spec", "overlay_digests",
+           "read_curation", "read_lock", "shape_of", "spec_files", "write_lock"]
 
 FORMAT, FORMAT_VERSION = "facade-lock", 1
 _REF = re.compile(r"""["']?\$ref["']?\s*:\s*["']?([^"'#\s,}\]]*)""")
@@ -82,9 +84,32 @@ def digests(files: list[Path], base: Path) -> dict[str, str]:
             for f in files}
 
 
-def _digest(files: dict[str, str]) -> str:
-    text = json.dumps(files, sort_keys=True, separators=(",", ":"))
+def _digest(files: dict[str, str], overlays: dict[str, str] | None = None) -> str:
+    every = {**files, **{f"overlay:{name}": d for name, d in (overlays or {}).items()}}
+    text = json.dumps(every, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def overlay_digests(config: Path, curation: Curation, base: Path) -> dict[str, str] | None:
+    """The digests of the curation's overlays, by path relative to `base`; None when one
+    of them cannot be read."""
+    files = [config.parent / name for name in curation.overlays]
+    if not all(f.is_file() for f in files):
+        return None
+    return digests(files, base)
+
+
+def open_spec(config: Path, doc: YAMLDocument, curation: Curation, spec_path: Path,
+              display: str) -> OpenAPIDocument:
+    """The spec at `spec_path` with the curation's overlays applied, as the loader has it.
+
+    Raises:
+        LoadError: the spec, or an overlay, cannot be read or applied.
+    """
+    overlays, problems = read_overlays(doc, curation.overlays, config)
+    if problems:
+        raise CurationError(doc.file, problems)
+    return load_spec(spec_path, display, overlays)
 
 
 # -- shapes -------------------------------------------------------------------------------
@@ -249,7 +274,7 @@ def write_lock(config: Path, output: Path | None = None) -> LockResult:
         OSError: the lock cannot be written.
     """
     doc, curation, spec_path, display = read_curation(config)
-    spec = load_spec(spec_path, display)
+    spec = open_spec(config, doc, curation, spec_path, display)
     shapes: dict[str, dict[str, Shape]] = {}
     problems: list[Problem] = []
     for (section, name), tool in curated(curation).items():
@@ -274,12 +299,14 @@ def write_lock(config: Path, output: Path | None = None) -> LockResult:
         raise CurationError(doc.file, problems)
     target = output or lock_path(config)
     files = digests(spec_files(spec_path), target.parent)
-    digest = _digest(files)
+    overlays = overlay_digests(config, curation, target.parent) or {}
+    digest = _digest(files, overlays)
     lock = {"format": FORMAT, "version": FORMAT_VERSION, "facade": __version__,
             "spec": {"file": _relative(spec_path, target.parent), "digest": digest,
-                     "files": files}, **shapes}
+                     "files": files, "overlays": overlays}, **shapes}
     write_atomically(target, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
-    return LockResult(target, sum(len(s) for s in shapes.values()), len(files), digest)
+    return LockResult(target, sum(len(s) for s in shapes.values()),
+                      len(files) + len(overlays), digest)
 
 
 def read_lock(path: Path) -> dict[str, Any]:

@@ -5,9 +5,9 @@ a 4 MB document starts as fast as a petstore. The artifact is one JSON file hold
 validated tool definitions (schemas resolved and fitted, request bindings, shaping rules),
 the server name and the tools' load warnings. It is keyed by the sha256 of the curation,
 of every spec file the load read (the root document and each file a `$ref` reached), of
-facade's own code, and by facade's version. Anything else found at start-up (a changed
-file, a new version, an unreadable, truncated or edited artifact) falls back to a normal
-load, and `why` says which in one line.
+every overlay applied to the spec, of facade's own code, and by facade's version.
+Anything else found at start-up (a changed file, a new version, an unreadable, truncated
+or edited artifact) falls back to a normal load, and `why` says which in one line.
 
 What depends on the environment is never stored: `backend.base_url`, `backend.headers` and
 the `server:` settings are expanded from the curation at each start, and credentials are
@@ -85,7 +85,9 @@ def build(config: Path, output: Path, environ: dict[str, str] | None = None) -> 
         "code": _code_digest(),
         "curation": _digest(config.resolve()),
         "spec": [{"path": os.path.relpath(f, base), "sha256": _digest(f)}
-                 for f in compiled.sources],
+                 for f in compiled.sources if f not in compiled.overlays],
+        "overlays": [{"path": os.path.relpath(f, base), "sha256": _digest(f)}
+                     for f in compiled.overlays],
         "payload_sha256": hashlib.sha256(_dumps(payload).encode()).hexdigest(),
         "payload": payload,
     }
@@ -158,6 +160,7 @@ def load_artifact(config: Path, path: Path) -> Compiled:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise StaleArtifact("it is not a facade artifact")
     sources = _check_keys(data, config.resolve())
+    overlays = _check_files(data.get("overlays", []), config.resolve(), "overlay")
     payload = data.get("payload")
     digest = hashlib.sha256(_dumps(payload).encode()).hexdigest()
     if digest != data.get("payload_sha256") or not isinstance(payload, dict):
@@ -167,8 +170,9 @@ def load_artifact(config: Path, path: Path) -> Compiled:
             name=str(payload["name"]),
             tools=tuple(decode(ToolDefinition, t) for t in payload["tools"]),
             warnings=tuple(decode(Problem, w) for w in payload["warnings"]),
-            sources=sources,
+            sources=(*sources, *overlays),
             resources=tuple(decode(ResourceDefinition, r) for r in payload["resources"]),
+            overlays=overlays,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StaleArtifact(f"its content is malformed ({type(exc).__name__}: {exc})"
@@ -188,19 +192,26 @@ def _check_keys(data: dict[str, Any], config: Path) -> tuple[Path, ...]:
     specs = data.get("spec")
     if not isinstance(specs, list) or not specs:
         raise StaleArtifact("it names no spec file")
-    sources = []
-    for entry in specs:
+    return _check_files(specs, config, "spec file")
+
+
+def _check_files(entries: Any, config: Path, what: str) -> tuple[Path, ...]:
+    """The files `entries` name, once each one's digest is current."""
+    if not isinstance(entries, list):
+        raise StaleArtifact(f"its {what} entries are malformed")
+    files = []
+    for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise StaleArtifact("its spec entries are malformed")
+            raise StaleArtifact(f"its {what} entries are malformed")
         source = config.parent / entry["path"]
         try:
             current = _digest(source)
         except OSError:
-            raise StaleArtifact(f"spec file {entry['path']} is gone") from None
+            raise StaleArtifact(f"{what} {entry['path']} is gone") from None
         if current != entry.get("sha256"):
-            raise StaleArtifact(f"spec file {entry['path']} changed since it was built")
-        sources.append(source)
-    return tuple(sources)
+            raise StaleArtifact(f"{what} {entry['path']} changed since it was built")
+        files.append(source)
+    return tuple(files)
 
 
 def _digest(path: Path) -> str:

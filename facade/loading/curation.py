@@ -167,6 +167,11 @@ class Curation(StrictModel):
 
     version: Literal[1] = Field(description="Format version; always 1.")
     spec: str = Field(description="Path to the OpenAPI document, relative to this file.")
+    overlays: list[str] = Field(
+        default_factory=list, description="OpenAPI Overlay 1.0 documents (paths relative to "
+        "this file) applied in order to the spec's root document as it is loaded: fixes to "
+        "a spec you do not own, without editing it."
+    )
     server: ServerInfo = Field(default_factory=ServerInfo, description="MCP server identity.")
     backend: Backend = Field(description="Where and how calls are proxied.")
     read_only: bool = Field(True, description="Refuse any operation that is not GET or HEAD.")
@@ -189,7 +194,7 @@ API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 APIName = Annotated[str, Field(pattern=API_NAME_PATTERN)]
 # The keys that describe one API: at the top level of a single-API curation, or under
 # `apis.<name>` of a multi-API one.
-API_KEYS = ("spec", "backend", "read_only", "redact", "tools", "resources")
+API_KEYS = ("spec", "overlays", "backend", "read_only", "redact", "tools", "resources")
 
 
 class APICuration(StrictModel):
@@ -200,6 +205,7 @@ class APICuration(StrictModel):
         "Without it, the names are used as written."
     )
     spec: str = Curation.model_fields["spec"]  # type: ignore[assignment]
+    overlays: list[str] = Curation.model_fields["overlays"]  # type: ignore[assignment]
     backend: Backend = Curation.model_fields["backend"]  # type: ignore[assignment]
     read_only: bool = Curation.model_fields["read_only"]  # type: ignore[assignment]
     redact: list[str] = Curation.model_fields["redact"]  # type: ignore[assignment]

@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from facade.errors import LoadError
-from facade.loading.curation import MultiCuration, parse_any_curation
-from facade.loading.multi import compile_multi
+from facade.errors import CurationError, LoadError, Problem
+from facade.loading.curation import MultiCuration, ServerInfo, parse_any_curation
+from facade.loading.multi import ScopedDocument, compile_multi
 from facade.loading.single import Compiled, SingleLoader, expand_env
+from facade.loading.spec import OpenAPIDocument
 from facade.loading.yamlsource import read_yaml
 from facade.tools import Facade
 
-__all__ = ["DEFAULT_CONFIG", "Compiled", "check", "compile_facade", "expand_env", "load"]
+__all__ = ["DEFAULT_CONFIG", "Compiled", "check", "compile_facade", "documents", "expand_env",
+           "load"]
 
 DEFAULT_CONFIG = "curation.yaml"
 
@@ -58,3 +60,30 @@ def check(config: str | Path = DEFAULT_CONFIG) -> tuple[Facade | None, LoadError
         return load(config), None
     except LoadError as exc:
         return None, exc
+
+
+def documents(config: str | Path = DEFAULT_CONFIG) -> dict[str, OpenAPIDocument]:
+    """Each API's spec as the loader reads it, overlays applied, by API name (`""` for a
+    single-API curation). For the curator's commands that look at the spec itself.
+
+    Raises:
+        LoadError: the curation, a spec or an overlay cannot be read or applied.
+    """
+    doc = read_yaml(config)
+    curation = parse_any_curation(doc)
+    if isinstance(curation, MultiCuration):
+        loaders = [(api, SingleLoader(ScopedDocument(doc, ("apis", api)),
+                                      ac.as_curation(ServerInfo()), Path(config), {}))
+                   for api, ac in curation.apis.items()]
+    else:
+        loaders = [("", SingleLoader(doc, curation, Path(config), {}))]
+    found: dict[str, OpenAPIDocument] = {}
+    problems: list[Problem] = []
+    for api, loader in loaders:
+        spec = loader.document()
+        problems += loader.problems
+        if spec is not None:
+            found[api] = spec
+    if problems:
+        raise CurationError(doc.file, problems)
+    return found

@@ -79,6 +79,7 @@ class _Merged:
         self.resources: list[ResourceDefinition] = []
         self.backends: dict[str, BackendSettings] = {}
         self.sources: list[Path] = []
+        self.overlays: list[Path] = []
         self.titles: list[str] = []
         self._tool_names = _Names(doc, "tool", self.problems)
         self._resource_names = _Names(doc, "resource", self.problems)
@@ -94,6 +95,7 @@ class _Merged:
         self.warnings += facade.warnings
         self.spec_warnings += compiled.warnings
         self.sources += [s for s in compiled.sources if s not in self.sources]
+        self.overlays += [s for s in compiled.overlays if s not in self.overlays]
         self.titles.append(compiled.name)
         at: tuple[PathPart, ...] = ("apis", api)
         for tool in facade.tools:
@@ -145,6 +147,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     name = stored.name if stored is not None else \
         multi.server.name or " + ".join(merged.titles)
     sources = stored.sources if stored is not None else tuple(merged.sources)
+    overlays = stored.overlays if stored is not None else tuple(merged.overlays)
     facade = Facade(
         name=name, instructions=multi.server.instructions,
         read_only=all(ac.read_only for ac in multi.apis.values()),
@@ -153,7 +156,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         warnings=tuple(merged.warnings), serving=serving, resources=tuple(merged.resources),
         prompts=prompts, backends=merged.backends, sources=sources)
     return facade, Compiled(name, tuple(merged.tools), tuple(merged.spec_warnings),
-                            sources, tuple(merged.resources))
+                            sources, tuple(merged.resources), overlays)
 
 
 def _part(stored: Compiled, api: str, namespace: str | None) -> Compiled:

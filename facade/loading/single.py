@@ -23,6 +23,7 @@ from facade.loading.fitting import json_size
 from facade.loading.flatten import flatten, is_forbidden_header, path_variables
 from facade.loading.lint import TextFindings, clean_schema, clean_text
 from facade.loading.outputs import OutputSchemas
+from facade.loading.overlays import read_overlays
 from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
 from facade.loading.server_section import serve_settings, tool_problems
 from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec, locate_spec
@@ -85,8 +86,9 @@ class Compiled:
     name: str  # the server name: the curation's, else the spec's title
     tools: tuple[ToolDefinition, ...]
     warnings: tuple[Problem, ...]  # found while building the tools
-    sources: tuple[Path, ...]  # every spec file read, the root document first
+    sources: tuple[Path, ...]  # every spec file read, the root document first, then overlays
     resources: tuple[ResourceDefinition, ...] = ()
+    overlays: tuple[Path, ...] = ()  # the overlay files among `sources`
 
 
 class SingleLoader:
@@ -99,6 +101,7 @@ class SingleLoader:
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.compiled: Compiled | None = None
+        self.overlays: list[Path] = []  # the overlay files applied to the spec
         self.expand = EnvExpander(doc, environ, self.problems)
         self.outputs = OutputSchemas(doc, curation.redact, self.problems, self.warnings)
 
@@ -150,8 +153,10 @@ class SingleLoader:
         del self.warnings[before:]
         title = (spec.data.get("info") or {}).get("title")
         named = self.curation.server.name or (title if isinstance(title, str) else None)
-        return Compiled(named or "facade", tuple(tools), warnings, spec.resolver.files,
-                        resources=resources)
+        overlays = tuple(self.overlays)
+        return Compiled(named or "facade", tuple(tools), warnings,
+                        (*spec.resolver.files, *overlays), resources=resources,
+                        overlays=overlays)
 
     def _resources(self, spec: OpenAPIDocument) -> tuple[ResourceDefinition, ...]:
         """Each resource is built as a tool would be, then its URI is checked."""
@@ -207,14 +212,28 @@ class SingleLoader:
     def _spec_path(self) -> tuple[Path, str]:
         return locate_spec(self.config, self.curation.spec)
 
+    def document(self) -> OpenAPIDocument | None:
+        """The spec with the curation's overlays applied; None after reporting problems."""
+        return self._spec(*self._spec_path())
+
     def _spec(self, path: Path, display: str) -> OpenAPIDocument | None:
+        overlays, problems = read_overlays(self.doc, self.curation.overlays, self.config)
+        self.problems += problems
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
                 hint="`spec` is relative to the curation file"))
             return None
-        return load_spec(path, display)
+        if problems:
+            return None
+        try:
+            spec = load_spec(path, display, overlays)
+        except CurationError as exc:  # overlays that cannot be applied
+            self.problems += exc.problems
+            return None
+        self.overlays = [o.path for o in overlays]
+        return spec
 
     def build_tool(self, spec: OpenAPIDocument, name: str, tool: ToolCuration
                    ) -> ToolDefinition | None:

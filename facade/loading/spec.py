@@ -9,6 +9,7 @@ pure-Python pre-check cannot vouch for) only when a tool asks for it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from urllib.parse import unquote
 
 from pydantic import ValidationError
 
-from facade.errors import Problem, SpecError, did_you_mean
+from facade.errors import CurationError, Problem, SpecError, did_you_mean
+from facade.loading.overlays import Overlay, apply_overlays
 from facade.loading.precheck import plainly_valid_operation
 from facade.loading.refs import RefResolver, read_document
 from facade.loading.swagger2 import Conversion, convert
@@ -103,6 +105,7 @@ class OpenAPIDocument:
         self.file = file.resolve()
         self.display = display
         self.converted: Conversion | None = None  # from Swagger 2.0
+        self.written = data  # the root document as written (overlays applied), unconverted
         self._curated: set[str] = set()
         files: dict[Path, Any] = {}
         if isinstance(data, dict) and "swagger" in data:
@@ -374,7 +377,19 @@ def locate_spec(config: Path, spec: str) -> tuple[Path, str]:
     return path, str(path) if Path(spec).is_absolute() else os.path.relpath(path)
 
 
-def load_spec(path: Path, display: str | None = None) -> OpenAPIDocument:
-    """Parse and index an OpenAPI document."""
+def load_spec(path: Path, display: str | None = None, overlays: Sequence[Overlay] = ()
+              ) -> OpenAPIDocument:
+    """Parse an OpenAPI document, apply `overlays` to it (before a Swagger 2.0 one is
+    converted), and index it.
+
+    Raises:
+        SpecError: the document cannot be read or used.
+        CurationError: an overlay cannot be applied (every problem, each in its overlay).
+    """
     display = display or str(path)
-    return OpenAPIDocument(path, read_document(path, display), display=display)
+    data = read_document(path, display)
+    if overlays:
+        problems = apply_overlays(data, overlays)
+        if problems:
+            raise CurationError(overlays[0].display, problems)
+    return OpenAPIDocument(path, data, display=display)

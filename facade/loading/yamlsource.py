@@ -27,6 +27,7 @@ MAX_NODES = 200_000
 MAX_BYTES = 4 * 1024 * 1024
 
 Position = tuple[int, int]
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 @dataclass
@@ -58,8 +59,9 @@ class YAMLDocument:
 
 
 class _Builder:
-    def __init__(self, doc: YAMLDocument) -> None:
+    def __init__(self, doc: YAMLDocument, dates_as_text: bool = False) -> None:
         self.doc = doc
+        self.dates_as_text = dates_as_text
         self.count = 0
         self.problems: list[Problem] = []
 
@@ -72,6 +74,8 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if self.dates_as_text and node.tag == _TIMESTAMP:
+            return node.value
         return _SCALARS.construct_object(node, deep=True)
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[PathPart, ...]) -> dict[Any, Any]:
@@ -138,8 +142,13 @@ def _read_text(path: Path, file: str) -> str:
                     (line, col)) from None
 
 
-def read_yaml(path: str | Path, *, display: str | None = None) -> YAMLDocument:
-    """Read one YAML document, raising `CurationError` with file:line:col for any problem."""
+def read_yaml(path: str | Path, *, display: str | None = None,
+              dates_as_text: bool = False) -> YAMLDocument:
+    """Read one YAML document, raising `CurationError` with file:line:col for any problem.
+
+    With `dates_as_text`, an unquoted date stays the string it was written as, as in an
+    OpenAPI document (whose data is JSON data): for overlays, which carry spec fragments.
+    """
     path = Path(path)
     file = display or str(path)
     text = _read_text(path, file)
@@ -163,7 +172,7 @@ def read_yaml(path: str | Path, *, display: str | None = None) -> YAMLDocument:
     if root is None:
         raise _fail(file, "the file is empty", "start from `facade init --spec PATH`")
     doc = YAMLDocument(file=file, data=None)
-    builder = _Builder(doc)
+    builder = _Builder(doc, dates_as_text)
     try:
         doc.data = builder.build(root, ())
     except _TooLarge as exc:
