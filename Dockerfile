@@ -49,14 +49,17 @@ LABEL org.opencontainers.image.title="facade" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${BASE}"
-# The service never installs anything: the base's own pip, setuptools and wheel go too
-# (a no-op on a base that keeps them elsewhere).
+# The service never installs anything: the base's own pip, setuptools and wheel go too,
+# where python images keep them (/usr/local) and where Debian's python3-pip does (/usr).
 RUN rm -rf /usr/local/bin/pip /usr/local/bin/pip3* /usr/local/bin/wheel \
         /usr/local/lib/python3*/site-packages/pip /usr/local/lib/python3*/site-packages/pip-* \
         /usr/local/lib/python3*/site-packages/setuptools* \
         /usr/local/lib/python3*/site-packages/_distutils_hack \
         /usr/local/lib/python3*/site-packages/distutils-precedence.pth \
         /usr/local/lib/python3*/site-packages/wheel* \
+        /usr/bin/pip /usr/bin/pip3* /usr/lib/python3/dist-packages/pip \
+        /usr/lib/python3/dist-packages/pip-* /usr/lib/python3/dist-packages/setuptools* \
+        /usr/lib/python3/dist-packages/wheel* \
     && groupadd --system --gid 10001 facade \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin facade
 COPY --from=build /opt/facade /opt/facade

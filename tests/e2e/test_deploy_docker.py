@@ -212,7 +212,7 @@ def _wait_for_line(engine: Engine, name: str, needle: str, timeout: float = 90) 
     finally:
         timer.cancel()
         follow.kill()
-        follow.wait()
+        follow.communicate()
     output = "".join(seen)
     assert needle in output, output[-3000:]
     return output
@@ -234,7 +234,7 @@ def _assert_healthy(engine: Engine, name: str) -> None:
     finally:
         timer.cancel()
         events.kill()
-        events.wait()
+        events.communicate()
     assert first.endswith("healthy") and not first.endswith("unhealthy"), first
 
 
@@ -257,7 +257,8 @@ def test_image_runs_a_subcommand_has_its_labels_and_no_pip(engine: Engine, image
         import importlib.metadata as m, importlib.util as u, json, shutil
         print(json.dumps({"importable": [n for n in ("pip", "setuptools", "wheel")
                                          if u.find_spec(n)],
-                          "on_path": [n for n in ("pip", "pip3") if shutil.which(n)],
+                          "on_path": [shutil.which(n) for n in ("pip", "pip3", "wheel")
+                                      if shutil.which(n)],
                           "versions": {d.metadata["Name"]: d.version
                                        for d in m.distributions()}}))""")
     found = json.loads(engine.run("run", "--rm", "--entrypoint", "python", image, "-c",
