@@ -192,7 +192,8 @@ def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], targ
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio",
               show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP bind address.")
-@click.option("--port", default=8000, show_default=True, type=int, help="HTTP port.")
+@click.option("--port", default=8000, show_default=True, type=int, envvar="FACADE_PORT",
+              help="HTTP port (also FACADE_PORT, which the image's HEALTHCHECK probes).")
 @click.option("--allow-unauthenticated", is_flag=True, envvar="FACADE_ALLOW_UNAUTHENTICATED",
               help="Serve HTTP beyond localhost without server.auth, e.g. behind a gateway "
               "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
