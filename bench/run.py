@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib import BIG_SPECS, CORPUS, Options  # noqa: E402
 
-SECTIONS = ("cold", "warm", "memory", "calls", "http", "size", "profile")
+SECTIONS = ("cold", "warm", "memory", "calls", "http", "size", "profile", "lambda")
 
 
 def run_section(name: str, opts: Options) -> None:
@@ -45,6 +45,10 @@ def run_section(name: str, opts: Options) -> None:
         import size
 
         size.run(opts)
+    elif name == "lambda":
+        import serverless
+
+        serverless.run(opts)
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ def test_the_distribution_has_a_name_of_its_own() -> None:
 
 def test_pypi_metadata_and_the_licence() -> None:
     project = PYPROJECT["project"]
-    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert project["license"] == "MIT"  # .ci/run checks LICENSE is in the wheel and sdist
     licence = (ROOT / "LICENSE").read_text()
     assert licence.startswith("MIT License\n") and "WITHOUT WARRANTY OF ANY KIND" in licence
     assert project["readme"] == {"file": "README.md", "content-type": "text/markdown"}

@@ -41,8 +41,8 @@ from facade.serve.observe import observers_for
 from facade.serve.server import build_server, build_upstreams
 from facade.tools import Facade, ServeSettings
 
-__all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "check_bind",
-           "http_app", "public_url_for", "run", "say", "serve_http"]
+__all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "build_http",
+           "check_bind", "describe", "http_app", "public_url_for", "run", "say", "serve_http"]
 
 MCP_PATH = "/mcp"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -63,9 +63,27 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
     Raises:
         ServeError: the bind address needs auth, or a credential env var is missing.
     """
-    environ = os.environ if environ is None else environ
     settings = facade.serving
     check_bind(host, settings, allow_unauthenticated)
+    public_url = (settings.auth.public_url if settings.auth else None) or public_url_for(host,
+                                                                                         port)
+    app, lifecycle = build_http(facade, public_url=public_url, environ=environ, watch=watch)
+    say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
+        f"({describe(settings)})")
+    run(app, lifecycle, host, port)
+
+
+def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | None = None,
+               watch: Path | None = None) -> tuple[ASGIApp, Lifecycle]:
+    """The ASGI app of `serve --transport http` (also what `facade.lambda_handler` wraps),
+    and its lifecycle: backends, inbound auth, scopes, metrics, probes. `public_url` is where
+    clients reach the façade (inbound auth's metadata names it).
+
+    Raises:
+        ServeError: a credential env var (backend or inbound token) is missing or unusable.
+    """
+    environ = os.environ if environ is None else environ
+    settings = facade.serving
     backends = facade.backends.values() or [facade.backend]
     metrics = Metrics([t.name for t in facade.tools], [b.base_url for b in backends])
     observer = observers_for(facade, metrics)
@@ -73,7 +91,6 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
         upstreams = build_upstreams(facade, environ=environ, observer=observer)
         auth = None
         if settings.auth is not None:
-            public_url = settings.auth.public_url or public_url_for(host, port)
             auth = build_auth(facade, settings.auth, public_url, environ)
     except (MissingCredentialError, InboundAuthError) as exc:
         raise ServeError(str(exc)) from None
@@ -88,17 +105,15 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
         server.add_middleware(scopes)
         if reloader is not None:  # a reload brings new tools, with their scopes
             reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
-    app = http_app(server, lifecycle, metrics, settings)
-    say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
-        f"({_describe(settings)})")
-    run(app, lifecycle, host, port)
+    return http_app(server, lifecycle, metrics, settings), lifecycle
 
 
 def _scopes(facade: Facade) -> dict[str, frozenset[str]]:
     return {t.name: frozenset(t.scopes) for t in facade.tools}
 
 
-def _describe(settings: ServeSettings) -> str:
+def describe(settings: ServeSettings) -> str:
+    """The inbound auth, in a few words, for the start-up line."""
     auth = settings.auth
     if auth is None:
         return "no inbound auth"
