@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facade.call.checks import _fast_check
@@ -36,6 +36,7 @@ JSON = st.recursive(
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
+@settings(deadline=None)  # compiles a check per example: time follows the machine's load
 @given(data=JSON)
 def test_fast_acceptance_implies_jsonschema_acceptance(name: str, data: Any) -> None:
     schema = SCHEMAS[name]
@@ -87,6 +88,7 @@ def test_real_tools_have_a_fast_argument_check() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
+@settings(deadline=None)  # compiles a check per example: time follows the machine's load
 @given(data=st.data())
 def test_fast_argument_acceptance_implies_jsonschema_acceptance(name: str,
                                                                 data: st.DataObject) -> None:
