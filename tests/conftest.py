@@ -14,7 +14,23 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import inventory_backend  # noqa: E402
 
+from facade.call.scrub import secrets_scope  # noqa: E402
+
 TOKEN = "test-token"  # tests/e2e/conftest.py spells the same value for child processes
+
+
+@pytest.fixture(autouse=True)
+def fresh_state() -> Iterator[None]:
+    """No test sees what another left behind: the test backends' request records start
+    empty, and secrets registered for scrubbing during a test are forgotten after it (so a
+    test that expects a credential masked must have registered it itself)."""
+    import faulty_backend
+
+    inventory_backend.Handler.seen.clear()
+    faulty_backend.FaultyHandler.seen.clear()
+    faulty_backend.FaultyHandler.hits.clear()
+    with secrets_scope():
+        yield
 
 
 @pytest.fixture(scope="session")
