@@ -120,3 +120,56 @@ def test_python_dash_m_and_version() -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     code, _, err = run(*args)
     assert code == 2 and "Traceback" not in err
+
+
+def test_check_on_a_fresh_starter_says_no_tool_is_chosen(tmp_path: Path) -> None:
+    out = tmp_path / "curation.yaml"
+    assert run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"), "-o", str(out))[0] == 0
+    code, stdout, err = run("check", "--config", str(out))
+    assert (code, stdout) == (1, "")
+    assert err.splitlines() == [
+        f"{out}:12:7: tools: no tool is chosen yet (uncomment a few tools under `tools:`: "
+        "remove the `# ` before a tool's name and its `operation:` line, or add one, e.g. "
+        "`get_item: {operation: getItem}`)",
+        "1 problem(s) found."]
+
+
+def test_the_starter_keeps_the_base_path_of_the_spec_server(tmp_path: Path,
+                                                            backend_url: str) -> None:
+    """specs/inventory.yaml's server is …/v1: the starter's default base URL ends in /v1,
+    so an uncommented tool reaches the bundled backend (which serves under /v1)."""
+    out = tmp_path / "curation.yaml"
+    assert run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"), "-o", str(out))[0] == 0
+    text = out.read_text()
+    assert "  base_url: ${BACKEND_URL:-http://127.0.0.1:8080/v1}\n" in text
+    origin = backend_url.removesuffix("/v1").removeprefix("http://")
+    text = text.replace("127.0.0.1:8080", origin).replace(
+        '  # get_category:\n  #   operation: "getCategory"\n',
+        '  get_category:\n    operation: "getCategory"\n')
+    out.write_text(text)
+    code, stdout, err = run("call", "get_category", "--args", '{"categoryId": 3}',
+                            "--config", str(out), env={"FACADE_ARTIFACT": "off"})
+    assert code == 0, err
+    assert json.loads(stdout)["name"] == "Drills"
+
+
+@pytest.mark.parametrize(("servers", "default"), [
+    ([{"url": "https://api.example.com/v1"}], "http://127.0.0.1:8080/v1"),
+    ([{"url": "https://api.example.com/api/v2/"}], "http://127.0.0.1:8080/api/v2"),
+    ([{"url": "/v3"}], "http://127.0.0.1:8080/v3"),
+    ([{"url": "https://{region}.example.com/{base}", "variables": {
+        "region": {"default": "eu"}, "base": {"default": "rest/v1"}}}],
+     "http://127.0.0.1:8080/rest/v1"),
+    ([{"url": "https://api.example.com"}], "http://127.0.0.1:8080"),
+    ([], "http://127.0.0.1:8080"),
+], ids=["absolute", "trailing-slash", "relative", "variables", "no-path", "no-server"])
+def test_the_starter_base_url_follows_the_first_server(tmp_path: Path,
+                                                       servers: list[object],
+                                                       default: str) -> None:
+    from facade.curate.scaffold import starter_curation
+
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                                "servers": servers, "paths": {}}))
+    text = starter_curation(spec, tmp_path / "curation.yaml")
+    assert f"  base_url: ${{BACKEND_URL:-{default}}}\n" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,24 @@ def fetch_spec(url: str, *, max_bytes: int | None = None, timeout: float | None 
         raise FetchError(f"cannot fetch {shown}: {reason}") from None
 
 
+def _base_path(data: dict[str, object]) -> str:
+    """The path of the spec's first server (`/v1` of `https://api.example.com/v1`), its
+    variables at their defaults: the operations' paths are relative to it, so the
+    starter's default base URL keeps it. "" when there is none or it is not a plain path."""
+    servers = data.get("servers")
+    if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
+        return ""
+    url, variables = servers[0].get("url"), servers[0].get("variables") or {}
+    if not isinstance(url, str) or not isinstance(variables, dict):
+        return ""
+    for name, variable in variables.items():
+        if isinstance(variable, dict) and isinstance(variable.get("default"), str):
+            url = url.replace("{" + str(name) + "}", variable["default"])
+    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    path = "/" + path.strip("/") if path.strip("/") else ""
+    return path if re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*", path) else ""
+
+
 def _yaml_string(text: str) -> str:
     return json.dumps(" ".join(text.split())[:200], ensure_ascii=False)
 
@@ -117,7 +136,7 @@ def starter_curation(spec_path: Path, output: Path) -> str:
         f"spec: {json.dumps(relative)}",
         f"server: {{name: {_yaml_string(str(title))}}}",
         "backend:",
-        "  base_url: ${BACKEND_URL:-http://127.0.0.1:8080}",
+        f"  base_url: ${{BACKEND_URL:-http://127.0.0.1:8080{_base_path(spec.data)}}}",
         "  # auth: {bearer_env: BACKEND_TOKEN}",
         "read_only: true",
         "tools:",
