@@ -220,3 +220,50 @@ async def test_only_idempotent_methods_are_retried(tmp_path: Path, backend: Reco
         assert put.is_error
     assert backend.requests == [("POST", "/api/things")] + [
         ("PUT", "/api/things/t1")] * 3
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA signed, and its key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    import ipaddress
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_an_https_backend_with_an_untrusted_certificate_is_never_sent_a_request(
+        tmp_path: Path, backend: Recording) -> None:
+    """TLS is verified: a backend whose certificate no trusted CA signed gets a handshake
+    and nothing else, and the call is a tool error."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    backend.socket = context.wrap_socket(backend.socket, server_side=True)
+    facade = _facade(tmp_path, backend.url.replace("http://", "https://"),
+                     "get_thing: {operation: getThing}\n")
+    async with Client(build_server(facade, environ={})) as client:
+        result = await client.call_tool("get_thing", {"id": "t1"}, raise_on_error=False)
+    assert error_text(result) == ("The backend for GET /things/{id} is unreachable; retry "
+                                  "later or tell the operator")
+    assert backend.requests == []
