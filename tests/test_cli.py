@@ -29,16 +29,21 @@ def test_check_ok_on_the_bundled_example() -> None:
     assert "ok, 4 tool(s)" in out and "get_item" in out
 
 
-def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path]) -> None:
+def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_curation("version: 1\nspec: specs/inventory.yaml\nbackend: {base_url: "
                           "'http://127.0.0.1:9'}\ntools:\n  a:\n    operation: getItm\n"
                           "  b:\n    operation: deleteItem\n")
-    code, out, err = run("check", "--config", str(path))
+    monkeypatch.chdir(path.parent)  # messages name files relative to where check runs
+    code, out, err = run("check", "--config", "curation.yaml")
     assert code == 1 and out == ""
-    assert "6:16: tools.a.operation: unknown operation 'getItm'" in err
-    assert "8:16: tools.b.operation: DELETE /items/{itemId} is not read-only" in err
-    assert err.rstrip().endswith("2 problem(s) found.")
-    assert "Traceback" not in err
+    assert err.splitlines() == [
+        "curation.yaml:6:16: tools.a.operation: unknown operation 'getItm' in specs/inventory.yaml "
+        "(did you mean 'getItem' or 'getItemStock' or 'deleteItem'?)",
+        "curation.yaml:8:16: tools.b.operation: DELETE /items/{itemId} is not read-only: a "
+        "read-only façade serves only GET and HEAD (remove this tool, or set `read_only: "
+        "false` at the top)",
+        "2 problem(s) found."]
 
 
 def test_config_from_env_var() -> None:
@@ -71,7 +76,9 @@ def test_call_error_is_one_message(example_env: dict[str, str]) -> None:
     code, _, err = run("call", "get_item", "--args", '{"sku": "SKU-9"}',
                        "--config", str(ROOT / "curation.yaml"), env=example_env)
     assert code == 1
-    assert "404 Not Found" in err and "db-password" not in err
+    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{itemId} "
+                                    "(tool get_item): nothing found; check the identifier.")
+    assert "db-password" not in err
 
 
 def test_call_unknown_tool_suggests() -> None:
