@@ -4,13 +4,17 @@ HTTP backend on 127.0.0.1 that records every request it receives, whatever its m
 - a tool that says it is read-only never sends anything but GET/HEAD, even when its binding
   was tampered with after load (the call-time guard in `CuratedTool._call`);
 - the MCP annotations follow the method (readOnly, destructive, idempotent, openWorld);
-- only idempotent methods are retried.
+- only idempotent methods are retried;
+- TLS to an https backend is verified.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import ipaddress
 import json
+import ssl
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -224,8 +228,6 @@ async def test_only_idempotent_methods_are_retried(tmp_path: Path, backend: Reco
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 that no CA signed, and its key."""
-    import datetime
-
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -234,7 +236,6 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    import ipaddress
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -254,8 +255,6 @@ async def test_an_https_backend_with_an_untrusted_certificate_is_never_sent_a_re
         tmp_path: Path, backend: Recording) -> None:
     """TLS is verified: a backend whose certificate no trusted CA signed gets a handshake
     and nothing else, and the call is a tool error."""
-    import ssl
-
     cert, key = _self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
