@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import inventory_backend  # noqa: E402
 
+from facade.call.scrub import secrets_scope  # noqa: E402
+
 TOKEN = "test-token"  # tests/e2e/conftest.py spells the same value for child processes
 
 # The whole corpus, a sibling of the checkout (as in CI), and the small part copied here.
@@ -40,6 +42,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if os.environ.get("FACADE_REQUIRE_CORPUS") == "1":
         pytest.fail(f"FACADE_REQUIRE_CORPUS=1, but this test {CORPUS_MISSING}", pytrace=False)
     pytest.skip(CORPUS_MISSING)
+
+
+@pytest.fixture(autouse=True)
+def fresh_state() -> Iterator[None]:
+    """No test sees what another left behind: the test backends' request records start
+    empty, and secrets registered for scrubbing during a test are forgotten after it (so a
+    test that expects a credential masked must have registered it itself)."""
+    import faulty_backend
+
+    inventory_backend.Handler.seen.clear()
+    faulty_backend.FaultyHandler.seen.clear()
+    faulty_backend.FaultyHandler.hits.clear()
+    with secrets_scope():
+        yield
 
 
 @pytest.fixture(scope="session")

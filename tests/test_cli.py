@@ -29,16 +29,21 @@ def test_check_ok_on_the_bundled_example() -> None:
     assert "ok, 4 tool(s)" in out and "get_item" in out
 
 
-def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path]) -> None:
+def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_curation("version: 1\nspec: specs/inventory.yaml\nbackend: {base_url: "
                           "'http://127.0.0.1:9'}\ntools:\n  a:\n    operation: getItm\n"
                           "  b:\n    operation: deleteItem\n")
-    code, out, err = run("check", "--config", str(path))
+    monkeypatch.chdir(path.parent)  # messages name files relative to where check runs
+    code, out, err = run("check", "--config", "curation.yaml")
     assert code == 1 and out == ""
-    assert "6:16: tools.a.operation: unknown operation 'getItm'" in err
-    assert "8:16: tools.b.operation: DELETE /items/{itemId} is not read-only" in err
-    assert err.rstrip().endswith("2 problem(s) found.")
-    assert "Traceback" not in err
+    assert err.splitlines() == [
+        "curation.yaml:6:16: tools.a.operation: unknown operation 'getItm' in specs/inventory.yaml "
+        "(did you mean 'getItem' or 'getItemStock' or 'deleteItem'?)",
+        "curation.yaml:8:16: tools.b.operation: DELETE /items/{itemId} is not read-only: a "
+        "read-only façade serves only GET and HEAD (remove this tool, or set `read_only: "
+        "false` at the top)",
+        "2 problem(s) found."]
 
 
 def test_config_from_env_var() -> None:
@@ -71,7 +76,9 @@ def test_call_error_is_one_message(example_env: dict[str, str]) -> None:
     code, _, err = run("call", "get_item", "--args", '{"sku": "SKU-9"}',
                        "--config", str(ROOT / "curation.yaml"), env=example_env)
     assert code == 1
-    assert "404 Not Found" in err and "db-password" not in err
+    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{itemId} "
+                                    "(tool get_item): nothing found; check the identifier.")
+    assert "db-password" not in err
 
 
 def test_call_unknown_tool_suggests() -> None:
@@ -120,3 +127,56 @@ def test_python_dash_m_and_version() -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     code, _, err = run(*args)
     assert code == 2 and "Traceback" not in err
+
+
+def test_check_on_a_fresh_starter_says_no_tool_is_chosen(tmp_path: Path) -> None:
+    out = tmp_path / "curation.yaml"
+    assert run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"), "-o", str(out))[0] == 0
+    code, stdout, err = run("check", "--config", str(out))
+    assert (code, stdout) == (1, "")
+    assert err.splitlines() == [
+        f"{out}:12:7: tools: no tool is chosen yet (uncomment a few tools under `tools:`: "
+        "remove the `# ` before a tool's name and its `operation:` line, or add one, e.g. "
+        "`get_item: {operation: getItem}`)",
+        "1 problem(s) found."]
+
+
+def test_the_starter_keeps_the_base_path_of_the_spec_server(tmp_path: Path,
+                                                            backend_url: str) -> None:
+    """specs/inventory.yaml's server is …/v1: the starter's default base URL ends in /v1,
+    so an uncommented tool reaches the bundled backend (which serves under /v1)."""
+    out = tmp_path / "curation.yaml"
+    assert run("init", "--spec", str(ROOT / "specs" / "inventory.yaml"), "-o", str(out))[0] == 0
+    text = out.read_text()
+    assert "  base_url: ${BACKEND_URL:-http://127.0.0.1:8080/v1}\n" in text
+    origin = backend_url.removesuffix("/v1").removeprefix("http://")
+    text = text.replace("127.0.0.1:8080", origin).replace(
+        '  # get_category:\n  #   operation: "getCategory"\n',
+        '  get_category:\n    operation: "getCategory"\n')
+    out.write_text(text)
+    code, stdout, err = run("call", "get_category", "--args", '{"categoryId": 3}',
+                            "--config", str(out), env={"FACADE_ARTIFACT": "off"})
+    assert code == 0, err
+    assert json.loads(stdout)["name"] == "Drills"
+
+
+@pytest.mark.parametrize(("servers", "default"), [
+    ([{"url": "https://api.example.com/v1"}], "http://127.0.0.1:8080/v1"),
+    ([{"url": "https://api.example.com/api/v2/"}], "http://127.0.0.1:8080/api/v2"),
+    ([{"url": "/v3"}], "http://127.0.0.1:8080/v3"),
+    ([{"url": "https://{region}.example.com/{base}", "variables": {
+        "region": {"default": "eu"}, "base": {"default": "rest/v1"}}}],
+     "http://127.0.0.1:8080/rest/v1"),
+    ([{"url": "https://api.example.com"}], "http://127.0.0.1:8080"),
+    ([], "http://127.0.0.1:8080"),
+], ids=["absolute", "trailing-slash", "relative", "variables", "no-path", "no-server"])
+def test_the_starter_base_url_follows_the_first_server(tmp_path: Path,
+                                                       servers: list[object],
+                                                       default: str) -> None:
+    from facade.curate.scaffold import starter_curation
+
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                                "servers": servers, "paths": {}}))
+    text = starter_curation(spec, tmp_path / "curation.yaml")
+    assert f"  base_url: ${{BACKEND_URL:-{default}}}\n" in text

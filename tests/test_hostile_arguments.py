@@ -110,7 +110,9 @@ async def test_curation_can_allow_slash_but_never_dot_segments(tmp_path: Path, u
     tools = {"get_item": {"operation": "getItem", "params": {
         "tenant": {"value": "acme"}, "id": {"allow": ["/"], "max_length": 300}}}}
     async with client_for(tmp_path, url, tools=tools) as client:
+        before = len(seen)
         result = await client.call_tool("get_item", {"id": "group/project"})
+        assert len(seen) == before + 1
         assert seen[-1]["raw_path"].startswith("/api/items/group%2Fproject?")
         result = await client.call_tool("get_item", {"id": "x" * 300})
         assert not result.is_error
@@ -133,9 +135,11 @@ async def test_benign_arguments_reach_the_backend_exactly(tmp_path: Path, url: s
     assert any("'X-Forwarded-For'" in w and "dropped" in w for w in warnings)
     from fastmcp import Client
     async with Client(server) as client:
+        before = len(seen)
         await client.call_tool("get_item", {
             "id": "SKU 1", "limit": 5, "X-Trace": "t-1", "X-Static": "from-agent",
             "filter": {"color": "red"}})
+    assert len(seen) == before + 1
     got = seen[-1]
     assert got["raw_path"].split("?")[0] == "/api/items/SKU%201"
     assert got["query"] == {"limit": ["5"], "color": ["red"], "tenant": ["acme"]}
@@ -153,7 +157,9 @@ async def test_inbound_headers_are_forwarded_only_when_allow_listed(tmp_path: Pa
                "X-Tenant-Id": "t-42", "X-Other": "nope"}
     _, server = build(tmp_path, url, forward_headers=["X-Tenant-Id"])
     async with asgi_client(server, headers=inbound) as client:
+        before = len(seen)
         await client.call_tool("behave", {"mode": "echo"})
+    assert len(seen) == before + 1
     headers = {k.lower(): v for k, v in seen[-1]["headers"].items()}
     assert headers["x-tenant-id"] == "t-42"
     assert headers["authorization"] == f"Bearer {TOKEN}"
@@ -162,7 +168,9 @@ async def test_inbound_headers_are_forwarded_only_when_allow_listed(tmp_path: Pa
 
     _, server = build(tmp_path, url)  # no allow-list: nothing inbound gets through
     async with asgi_client(server, headers=inbound) as client:
+        before = len(seen)
         await client.call_tool("behave", {"mode": "echo"})
+    assert len(seen) == before + 1
     headers = {k.lower() for k in seen[-1]["headers"]}
     assert not headers & {"x-tenant-id", "cookie", "x-api-key", "x-forwarded-for", "x-other"}
 
@@ -203,8 +211,10 @@ async def test_a_cookie_one_call_received_is_never_sent_with_another(tmp_path: P
                                                                     url: str) -> None:
     """The backend client keeps no cookie jar in play: calls stay independent."""
     async with client_for(tmp_path, url) as client:
+        before = len(seen)
         await client.call_tool("behave", {"mode": "setcookie"})
         await client.call_tool("behave", {"mode": "echo"})
+    assert [r["mode"] for r in seen[before:]] == ["setcookie", "echo"]
     headers = {k.lower(): v for k, v in seen[-1]["headers"].items()}
     assert "cookie" not in headers
     assert headers["user-agent"].startswith("facade/")

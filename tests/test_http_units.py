@@ -30,7 +30,7 @@ from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import Metrics
 from facade.serve.observe import AuditLog, Observers, RateLimiter, observers_for
 from facade.serve.server import build_server
-from facade.tools import AuthSettings, JWTSettings, ServeSettings, StaticToken
+from facade.tools import AuthSettings, JWTSettings, RateLimit, ServeSettings, StaticToken
 
 Write = Callable[..., Path]
 
@@ -90,9 +90,7 @@ server:
             public_url="https://facade.internal"),
         allowed_hosts=("mcp.example.com", "*.svc.cluster.local"),
         allowed_origins=("https://chat.example.com",),
-        rate_limit=facade.serving.rate_limit, shutdown_grace=5.0)
-    assert facade.serving.rate_limit is not None
-    assert (facade.serving.rate_limit.per_minute, facade.serving.rate_limit.burst) == (90, 10)
+        rate_limit=RateLimit(per_minute=90, burst=10), shutdown_grace=5.0)
     get_item = facade.tools[0]
     assert (get_item.scopes, get_item.audit_arguments) == (("inventory.read",), ("sku",))
 
@@ -240,12 +238,20 @@ def test_rate_limit_refusal_is_a_clear_tool_error() -> None:
 
 
 def test_rate_limiter_memory_is_bounded() -> None:
-    clock = Clock()
-    limiter = RateLimiter(per_minute=60, burst=2, clock=clock, max_principals=10)
-    for i in range(100):
-        limiter.take(f"p{i}")
-    assert len(limiter._buckets) <= 10
-    assert "p99" in limiter._buckets  # the most recent are kept
+    """Past `max_principals`, the least recently seen are forgotten: an emptied bucket of
+    an old principal comes back full, the most recent ones are still remembered."""
+    limiter = RateLimiter(per_minute=1, burst=2, clock=Clock(), max_principals=10)
+
+    def empty(principal: str) -> None:
+        assert [limiter.take(principal) for _ in range(2)] == [None, None]
+        assert limiter.take(principal) is not None
+
+    empty("p0")
+    for i in range(1, 100):
+        empty(f"p{i}")
+    assert limiter.take("p99") is not None  # remembered: still empty
+    assert limiter.take("p90") is not None
+    assert limiter.take("p0") is None  # forgotten: a full bucket again
 
 
 # --- audit log, observers ---------------------------------------------------------------
@@ -489,3 +495,14 @@ def test_a_compiled_artifact_keeps_auth_scopes_and_audit_args(write_curation: Wr
     assert [(t.scopes, t.audit_arguments) for t in fast.tools] == [
         (t.scopes, t.audit_arguments) for t in slow.tools] == [
         (("inventory.read",), ("sku",)), ((), ())]
+
+
+def test_secrets_registered_in_a_scope_are_forgotten_after_it() -> None:
+    from facade.call.scrub import scrub, secrets_scope
+
+    outer, inner = f"outer-{uuid.uuid4().hex}", f"inner-{uuid.uuid4().hex}"
+    register_secrets([outer])
+    with secrets_scope():
+        register_secrets([inner])
+        assert scrub(f"{outer} {inner}") == "*** ***"
+    assert scrub(f"{outer} {inner}") == f"*** {inner}"

@@ -27,6 +27,21 @@ SPEC = json.dumps({
 }).encode()
 
 
+ROOT = Path(__file__).resolve().parent.parent
+# The bundled example spec is split over three files, as served from /split/.
+SPLIT = {name: (ROOT / "specs" / name).read_bytes() for name in [
+    "inventory.yaml", "components/parameters.yaml", "components/schemas.yaml"]}
+BAD_REFS = {  # the components are there; each root names one file that cannot be had
+    **{name: body for name, body in SPLIT.items() if name.startswith("components/")},
+    "elsewhere.yaml": SPLIT["inventory.yaml"].replace(
+        b'"components/schemas.yaml#/Item"', b'"http://other.test/schemas.yaml#/Item"'),
+    "above.yaml": SPLIT["inventory.yaml"].replace(
+        b'"components/schemas.yaml#/Item"', b'"../shared/schemas.yaml#/Item"'),
+    "missing.yaml": SPLIT["inventory.yaml"].replace(
+        b'"components/schemas.yaml#/Item"', b'"components/nowhere.yaml#/Item"'),
+}
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
@@ -42,7 +57,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?")[0]
-        if path in ("/openapi.json", "/docs/spec"):
+        if path.startswith("/split/") and path.removeprefix("/split/") in SPLIT:
+            self._send(200, SPLIT[path.removeprefix("/split/")])
+        elif path.startswith("/bad-refs/") and path.removeprefix("/bad-refs/") in BAD_REFS:
+            self._send(200, BAD_REFS[path.removeprefix("/bad-refs/")])
+        elif path in ("/openapi.json", "/docs/spec"):
             self._send(200, SPEC)
         elif path.startswith("/hop/"):
             n = int(path.rsplit("/", 1)[1])
@@ -158,3 +177,60 @@ def test_an_existing_spec_file_is_kept_unless_forced(tmp_path: Path, server: str
 def test_a_missing_local_file_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = init(tmp_path, str(tmp_path / "nope.yaml"))
     assert code == 2 and "does not exist" in err
+
+
+def test_a_spec_split_over_files_is_downloaded_whole(tmp_path: Path, server: str) -> None:
+    """The files its relative `$ref`s name are fetched from the same host and saved at the
+    same relative places; the starter then loads and checks."""
+    code, _, err = init(tmp_path, server + "/split/inventory.yaml")
+    assert code == 0, err
+    specs = tmp_path / "specs"
+    for name, body in SPLIT.items():
+        assert (specs / name).read_bytes() == body
+    assert err.splitlines()[:3] == [
+        f"downloaded {server}/split/{name} to {specs / name} ({len(SPLIT[name])} bytes)"
+        for name in ["inventory.yaml", "components/parameters.yaml",
+                     "components/schemas.yaml"]]
+    config = tmp_path / "curation.yaml"
+    config.write_text(config.read_text().replace(
+        '  # get_category:\n  #   operation: "getCategory"\n',
+        '  get_category:\n    operation: "getCategory"\n'))
+    checked = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.startswith(f"{config}: ok, 1 tool(s)")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("elsewhere.yaml", "refers to 'http://other.test/schemas.yaml', on another host; facade "
+     "follows references on {server}/bad-refs/elsewhere.yaml's host only (download the "
+     "files and run init on the local copy)"),
+    ("above.yaml", "refers to '../shared/schemas.yaml', outside the folder of "
+     "{server}/bad-refs/above.yaml (download the files and run init on the local copy)"),
+], ids=["other-host", "outside-the-folder"])
+def test_references_that_cannot_be_followed_are_refused(tmp_path: Path, server: str,
+                                                        name: str, reason: str) -> None:
+    code, out, err = init(tmp_path, f"{server}/bad-refs/{name}")
+    assert (code, out) == (1, "")
+    assert err == f"{server}/bad-refs/{name} {reason.format(server=server)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_referenced_file_that_fails_to_download_writes_nothing(tmp_path: Path,
+                                                                  server: str) -> None:
+    code, _, err = init(tmp_path, f"{server}/bad-refs/missing.yaml")
+    assert code == 1
+    assert err == (f"cannot fetch {server}/bad-refs/components/nowhere.yaml: HTTP 404 Not "
+                   "Found\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_caps_hold_for_all_the_files_together(tmp_path: Path, server: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = len(SPLIT["inventory.yaml"])
+    monkeypatch.setattr(scaffold, "MAX_SPEC_BYTES", root + 100)
+    code, _, err = init(tmp_path, server + "/split/inventory.yaml")
+    assert code == 1
+    assert err == (f"cannot fetch {server}/split/components/parameters.yaml: "
+                   f"{len(SPLIT['components/parameters.yaml'])} bytes is more than the 100 "
+                   "allowed\n")
+    assert list(tmp_path.iterdir()) == []

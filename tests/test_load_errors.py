@@ -204,3 +204,28 @@ def test_required_parameter_cannot_be_hidden(write_curation: Write) -> None:
         "curation.yaml:8:17: tools.get_item.params.X-Tenant: header parameter 'X-Tenant' is "
         "required and cannot be hidden (give it a fixed `value` instead)"
     ]
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://user:pa55word@api.test/v1", "backend.base_url: credentials in the URL are not "
+     "allowed (use backend.auth with an env var name)"),
+    ("https://api.test/v1?api_key=${KEY}", "backend.base_url: a query string or fragment in "
+     "the URL is not allowed: it can carry credentials, and facade builds each request's "
+     "query from the operation (for an API key use backend.auth with api_key_env and header: "
+     "facade sends keys in a header, never in the query; a fixed query parameter goes in "
+     "tools.<name>.params.<p>.value)"),
+    ("https://api.test/v1#k=${KEY}", "backend.base_url: a query string or fragment in "
+     "the URL is not allowed: it can carry credentials, and facade builds each request's "
+     "query from the operation (for an API key use backend.auth with api_key_env and header: "
+     "facade sends keys in a header, never in the query; a fixed query parameter goes in "
+     "tools.<name>.params.<p>.value)"),
+])
+def test_credentials_in_base_url_are_refused(write_curation: Write,
+                                             monkeypatch: pytest.MonkeyPatch, url: str,
+                                             message: str) -> None:
+    monkeypatch.setenv("KEY", "k3y-value-never-echoed")
+    path = write_curation(f"version: 1\nspec: specs/inventory.yaml\nbackend:\n  base_url: "
+                          f"\"{url}\"\ntools:\n  get_item: {{operation: getItem}}\n")
+    problems = _problems(path)
+    assert problems == [f"curation.yaml:4:13: {message}"]
+    assert not any("k3y-value" in p or "pa55word" in p for p in problems)

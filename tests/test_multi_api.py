@@ -4,10 +4,13 @@ breaker; names namespaced or explicit, checked for collisions across APIs."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import inventory_backend
 import pytest
 from click.testing import CliRunner
@@ -382,30 +385,43 @@ def test_parse_any_curation_dispatches_on_apis(write_curation: Write) -> None:
     assert isinstance(parse_any_curation(doc), MultiCuration)
 
 
+async def _logged(log: Path, line: str) -> None:
+    """Until the server's log holds `line` (bounded)."""
+    with anyio.fail_after(20):
+        while line not in (log.read_text(errors="replace") if log.exists() else ""):
+            await anyio.sleep(0.1)
+
+
 async def test_a_reload_swaps_tools_of_any_api_but_not_backends(
         write_curation: Write, env: dict[str, str]) -> None:
+    """Through a real `facade serve --watch` over stdio, and its log lines."""
+    from fastmcp.client.transports import StdioTransport
+
     path = write_curation(CURATION)
-    facade = load(path, environ=env)
-    server = build_server(facade, environ=env, watch=path)
-    reloader = server.facade_reloader  # type: ignore[attr-defined]
-    said: list[str] = []
-    reloader._say = said.append
-    async with Client(server) as client:
+    log = path.parent / "serve.log"
+    inherited = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    transport = StdioTransport(sys.executable, ["-m", "facade", "serve", "--watch",
+                                                "--config", str(path)],
+                               env={**inherited, **env, "PYTHONUNBUFFERED": "1"},
+                               cwd=str(path.parent), log_file=log)
+    async with Client(transport) as client:
+        await _logged(log, "facade: watching ")
         path.write_text(path.read_text().replace("behave: {", "misbehave: {")
                         .replace("inv_get_item, behave]", "inv_get_item, misbehave]"))
-        with pytest.MonkeyPatch.context() as mp:
-            for name, value in env.items():
-                mp.setenv(name, value)
-            assert await reloader.reload(), said
-            assert {t.name for t in await client.list_tools()} == {
-                "inv_list_items", "inv_get_item", "misbehave"}
-            echoed = await client.call_tool("misbehave", {"mode": "ok", "key": "reloaded"})
-            assert not echoed.is_error  # bound to the faulty API's upstream
-            path.write_text(path.read_text().replace("circuit_breaker: {failures: 2",
-                                                     "circuit_breaker: {failures: 3"))
-            assert not await reloader.reload()
-    assert said[-1].endswith("changed backend: settings, which take effect on a restart; "
-                             "still serving the last version")
+        await _logged(log, "facade: reloaded curation.yaml: 3 tool(s), added misbehave, "
+                      "removed behave")
+        assert {t.name for t in await client.list_tools()} == {
+            "inv_list_items", "inv_get_item", "misbehave"}
+        echoed = await client.call_tool("misbehave", {"mode": "ok", "key": "reloaded"})
+        assert not echoed.is_error  # bound to the faulty API's upstream
+        assert FaultyHandler.hits["ok:reloaded"] == 1
+        path.write_text(path.read_text().replace("circuit_breaker: {failures: 2",
+                                                 "circuit_breaker: {failures: 3"))
+        await _logged(log, "facade: curation.yaml changed backend: settings, which take "
+                      "effect on a restart; still serving the last version")
+        assert {t.name for t in await client.list_tools()} == {
+            "inv_list_items", "inv_get_item", "misbehave"}
+    assert log.read_text().count("facade: reloaded") == 1
 
 
 def test_contract_examples_record_and_replay_per_api(write_curation: Write,

@@ -168,9 +168,9 @@ def near_valid_shapes(draw: st.DrawFn) -> dict[str, Any]:
     return shape
 
 
-# 2,000 examples take about 15 s alone, and past the default 60 s timeout on a loaded
-# 2-core machine: a timeout inside Hypothesis's generation reads as a flaky strategy.
-@pytest.mark.timeout(300)
+# 2,000 examples take 45 s of CPU on a shared 2-core machine: the suite's 60 s timeout is
+# there to catch hangs, not to time this test, which failed with it under load.
+@pytest.mark.timeout(600)
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(shapes, near_valid_shapes(), near_valid_shapes(), valid_shapes))
 def test_a_vouched_for_shape_is_accepted_by_openapi_pydantic(shape: dict[str, Any]) -> None:

@@ -114,34 +114,36 @@ def test_include_keeps_exactly_what_it_names(data: Any, include: list[str]) -> N
     assert shaper.apply(shaped, []) == shaped  # shaping twice changes nothing
 
 
-def _tool() -> tuple[CuratedTool, list[Any]]:
-    definition = ToolDefinition(
-        name="get_thing", description="Get a thing.",
-        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
-        output_schema={"type": "object", "properties": {"result": {}},
-                       "required": ["result"], "x-fastmcp-wrap-result": True},
-        wrap_result=True, annotations={"readOnlyHint": True},
-        binding=HTTPBinding("GET", "/thing", ()), shaper=Shaper.build(None, GLOBS + PATHS, 3),
-        operation="getThing")
-    answers: list[Any] = []
+DEFINITION = ToolDefinition(
+    name="get_thing", description="Get a thing.",
+    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    output_schema={"type": "object", "properties": {"result": {}},
+                   "required": ["result"], "x-fastmcp-wrap-result": True},
+    wrap_result=True, annotations={"readOnlyHint": True},
+    binding=HTTPBinding("GET", "/thing", ()), shaper=Shaper.build(None, GLOBS + PATHS, 3),
+    operation="getThing")
 
+
+async def _call_answered_with(answer: Any) -> Any:
+    """One whole tool call whose backend answers `answer`: a tool and backend client of its
+    own, so no example sees another's state."""
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=json.dumps(answers[-1]).encode(),
+        return httpx.Response(200, content=json.dumps(answer).encode(),
                               headers={"Content-Type": "application/json"})
 
     backend = BackendSettings("http://127.0.0.1:9/api", 5.0, {}, None, 1 << 20)
     upstream = Upstream(backend, environ={}, transport=httpx.MockTransport(handler))
-    return CuratedTool.from_definition(definition, upstream), answers
+    try:
+        return await CuratedTool.from_definition(DEFINITION, upstream).run({})
+    finally:
+        await upstream.aclose()
 
 
-TOOL, ANSWERS = _tool()
-
-
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+# A whole tool call per example: its time varies with the machine's load, not the input.
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON)
 def test_redaction_holds_in_the_tool_result_and_its_text_copy(data: Any) -> None:
-    ANSWERS.append(data)
-    result = asyncio.run(TOOL.run({}))
+    result = asyncio.run(_call_answered_with(data))
     structured = result.structured_content["result"]
     texts = [json.loads(result.content[0].text)]
     for value in (structured, *texts):
@@ -157,7 +159,7 @@ def test_redaction_holds_in_the_tool_result_and_its_text_copy(data: Any) -> None
 @pytest.mark.parametrize("body", [b"NaN", b'{"a": Infinity}', b"[-Infinity]"])
 def test_nan_and_infinity_are_not_json(body: bytes) -> None:
     with pytest.raises(ToolError, match="is not valid JSON"):
-        decode_json(TOOL._definition, body)
+        decode_json(DEFINITION, body)
 
 
 def _depth(value: Any) -> int:
@@ -174,26 +176,26 @@ def _count(value: Any) -> int:
     return 1 + sum(map(_count, children))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(JSON, st.integers(1, 6), st.integers(1, 40))
 def test_the_json_caps_hold_exactly(data: Any, max_depth: int, max_items: int) -> None:
     """Small answers skip the walk that enforces the caps; they must hold all the same."""
     body = json.dumps(data).encode()
     within = _depth(data) <= max_depth and _count(data) <= max_items
     if within:
-        assert decode_json(TOOL._definition, body, max_depth, max_items) == data
+        assert decode_json(DEFINITION, body, max_depth, max_items) == data
     else:
         with pytest.raises(ToolError, match="nested deeper than|values; narrow"):
-            decode_json(TOOL._definition, body, max_depth, max_items)
+            decode_json(DEFINITION, body, max_depth, max_items)
 
 
 def test_the_json_caps_walk_past_the_shortcut() -> None:
     """Answers too large for the shortcut are walked; a scalar counts once, however long."""
     long_string = json.dumps("x" * 100).encode()
-    assert decode_json(TOOL._definition, long_string, 2, 10) == "x" * 100
+    assert decode_json(DEFINITION, long_string, 2, 10) == "x" * 100
     wide = json.dumps([[i] for i in range(20)]).encode()
-    assert decode_json(TOOL._definition, wide, 3, 41) == [[i] for i in range(20)]
+    assert decode_json(DEFINITION, wide, 3, 41) == [[i] for i in range(20)]
     with pytest.raises(ToolError, match="more than 40 values"):
-        decode_json(TOOL._definition, wide, 3, 40)
+        decode_json(DEFINITION, wide, 3, 40)
     with pytest.raises(ToolError, match="nested deeper than 2 levels"):
-        decode_json(TOOL._definition, wide, 2, 1000)
+        decode_json(DEFINITION, wide, 2, 1000)

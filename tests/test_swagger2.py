@@ -590,19 +590,23 @@ async def test_swagger_2_tools_end_to_end(tmp_path: Path, pets_url: str) -> None
         assert find["limit"]["default"] == 20 and find["limit"]["maximum"] == 100
         assert set(tools["get_pet"].input_schema["properties"]) == {"pet_id", "X-Source"}
 
+        before = len(_PetsBackend.seen)
         result = await client.call_tool("find_pets", {
             "tags": ["a", "b"], "status": ["available", "sold"], "limit": 5})
         assert result.structured_content == {"result": [
             {"id": 7, "name": "Rex", "tag": None, "owner": {"name": "Ada"}},
             {"id": 8, "name": "Tom", "tag": "indoor", "owner": {"name": "Ada"}}]}
+        assert len(_PetsBackend.seen) == before + 1
         path, query, _ = _PetsBackend.seen[-1]
         # csv → one comma-joined value; multi → the parameter repeated
         assert path == "/v2/pets"
         assert parse_qs(query) == {"tags": ["a,b"], "status": ["available", "sold"],
                                    "limit": ["5"]}
 
+        before = len(_PetsBackend.seen)
         result = await client.call_tool("get_pet", {"pet_id": 7, "X-Source": "agent"})
         assert result.structured_content == {**PETS[0], "owner": {"id": 3, "name": "Ada"}}
+        assert len(_PetsBackend.seen) == before + 1
         path, _, headers = _PetsBackend.seen[-1]
         assert path == "/v2/pets/7" and headers["X-Source"] == "agent"
 

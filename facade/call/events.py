@@ -30,7 +30,9 @@ class CallRecord:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     principal: str | None = None
     started: float = field(default_factory=time.perf_counter)
-    outcome: str = "ok"  # ok | invalid_arguments | backend_error | rejected | busy | ...
+    # ok | invalid_arguments | refused | rejected | forbidden | error | cancelled |
+    # backend_error | timeout | busy | ... (README, "Audit log")
+    outcome: str = "ok"
     backend_status: int | None = None
     response_bytes: int = 0
     retries: int = 0

@@ -7,14 +7,15 @@ record (facade's, fastmcp's, httpx's) pass through it, message and traceback ali
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 __all__ = ["MASK", "contains_secret", "install_log_scrubber", "register_secrets", "scrub",
-           "scrub_data"]
+           "scrub_data", "secrets_scope"]
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words; such secrets are not secrets
@@ -28,6 +29,21 @@ def register_secrets(values: Iterable[str]) -> None:
     global _secrets
     with _lock:
         _secrets = _secrets | {v for v in values if len(v) >= _MIN_LENGTH}
+
+
+@contextlib.contextmanager
+def secrets_scope() -> Iterator[None]:
+    """Secrets registered inside the block are forgotten when it ends: the registry is back
+    to what it held before. For a process that builds and drops servers in turn (tests,
+    code that embeds facade); `facade serve` registers once and never needs it."""
+    global _secrets
+    with _lock:
+        saved = _secrets
+    try:
+        yield
+    finally:
+        with _lock:
+            _secrets = saved
 
 
 def scrub(text: str) -> str:

@@ -38,9 +38,10 @@ def init(spec_arg: str, output: Path, force: bool) -> None:
 
     if output.exists() and not force:
         fail(f"{output} already exists; pass --force to overwrite it")
-    downloaded = None
+    downloaded: list[Path] = []
     if spec_arg.startswith(("http://", "https://")):
-        spec = downloaded = _download_spec(spec_arg, output, force)
+        downloaded = _download_spec(spec_arg, output, force)
+        spec = downloaded[0]
     else:
         spec = Path(spec_arg)
         if not spec.is_file():
@@ -53,8 +54,8 @@ def init(spec_arg: str, output: Path, force: bool) -> None:
         with spinner:
             text = starter_curation(spec, output)
     except LoadError as exc:
-        if downloaded is not None:
-            downloaded.unlink()
+        for path in downloaded:
+            path.unlink()
         fail(exc.format())
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}: uncomment a few tools, then run `facade check`", err=True)
@@ -101,22 +102,35 @@ def schema(output: Path | None) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _download_spec(url: str, output: Path, force: bool) -> Path:
+def _download_spec(url: str, output: Path, force: bool) -> list[Path]:
+    """Download the spec, and the files its relative `$ref`s reach, into specs/; return
+    the files written, the root document first."""
     from facade.cli.terminal import download_progress
-    from facade.curate.scaffold import FetchError, fetch_spec, public_url, spec_filename
+    from facade.curate.scaffold import (
+        FetchError,
+        fetch_referenced,
+        fetch_spec,
+        public_url,
+        spec_filename,
+    )
 
     try:
         with download_progress(sys.stderr, f"Downloading {public_url(url)}") as advance:
             body = fetch_spec(url, progress=advance)
+        others = fetch_referenced(url, body)
     except FetchError as exc:
         fail(str(exc))
     target = output.parent / "specs" / spec_filename(url, body)
-    if target.exists() and not force:
-        fail(f"{target} already exists; pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(body)
-    click.echo(f"downloaded {public_url(url)} to {target} ({len(body)} bytes)", err=True)
-    return target
+    files = [(target, url, body)] + [(target.parent / relative, where, data)
+                                     for relative, where, data in others]
+    for path, _, _ in files:
+        if path.exists() and not force:
+            fail(f"{path} already exists; pass --force to overwrite it")
+    for path, where, data in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        click.echo(f"downloaded {public_url(where)} to {path} ({len(data)} bytes)", err=True)
+    return [path for path, _, _ in files]
 
 
 host_argument = click.argument("host", metavar="HOST", type=click.Choice(

@@ -2,24 +2,30 @@
 
 The spec may be a URL: it is downloaded once (size-capped, with a timeout and at most a
 few redirects) into `specs/` beside the curation, because a curation names a local file.
+Files its relative `$ref`s name are downloaded too, from the same host, under the same caps
+(`fetch_referenced`), and saved at the same relative places.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from facade.loading.spec import load_spec
 from facade.tools import tool_name_for, unique_tool_name
 
-__all__ = ["FetchError", "fetch_spec", "public_url", "spec_filename", "starter_curation"]
+__all__ = ["FetchError", "fetch_referenced", "fetch_spec", "public_url", "spec_filename",
+           "starter_curation"]
 
 MAX_SPEC_BYTES = 64 * 1024 * 1024  # Stripe's and GitHub's specs are under 10 MB
 MAX_REDIRECTS = 3
+MAX_SPEC_FILES = 200  # a spec split over more files than this is not one to curate from a URL
+_EXTERNAL_REF = re.compile(rb"""["']?\$ref["']?\s*:\s*["']?(?!#)""")
 FETCH_TIMEOUT = 30.0
 
 
@@ -97,6 +103,96 @@ def fetch_spec(url: str, *, max_bytes: int | None = None, timeout: float | None 
         raise FetchError(f"cannot fetch {shown}: {reason}") from None
 
 
+def fetch_referenced(url: str, body: bytes, *, max_bytes: int | None = None,
+                     fetch: Callable[[str, int], bytes] | None = None
+                     ) -> list[tuple[str, str, bytes]]:
+    """The files the spec at `url` (already downloaded: `body`) reaches through `$ref`s to
+    other files, transitively: `(relative path, url, body)` each, the path relative to the
+    root document's folder, where the loader will look for it.
+
+    Only relative references on the same host, inside the root document's folder, are
+    followed; everything together stays under `max_bytes` (`MAX_SPEC_BYTES`).
+
+    Raises:
+        FetchError: a reference that cannot be followed, or a download that fails.
+    """
+    budget = (MAX_SPEC_BYTES if max_bytes is None else max_bytes) - len(body)
+    get = fetch or (lambda u, limit: fetch_spec(u, max_bytes=limit))
+    root = urlsplit(url)
+    folder = root.path.rsplit("/", 1)[0] + "/"
+    found: dict[str, tuple[str, str, bytes]] = {}
+    queue = [(url, body)]
+    while queue:
+        here, text = queue.pop(0)
+        for ref in _file_refs(text):
+            target = urljoin(here, ref)
+            parts = urlsplit(target)
+            where = f"{public_url(here)} refers to {ref!r}"
+            if (parts.scheme, parts.netloc) != (root.scheme, root.netloc):
+                raise FetchError(f"{where}, on another host; facade follows references on "
+                                 f"{public_url(url)}'s host only (download the files and "
+                                 "run init on the local copy)")
+            if not parts.path.startswith(folder):
+                raise FetchError(f"{where}, outside the folder of {public_url(url)} "
+                                 "(download the files and run init on the local copy)")
+            relative = parts.path[len(folder):]
+            if relative in found or parts.path == root.path:
+                continue
+            if len(found) >= MAX_SPEC_FILES:
+                raise FetchError(f"{public_url(url)} refers to more than {MAX_SPEC_FILES} "
+                                 "files")
+            if budget <= 0:
+                raise FetchError(f"cannot fetch {public_url(target)}: the spec's files are "
+                                 "more than the bytes allowed")
+            data = get(target.split("#")[0], budget)
+            budget -= len(data)
+            found[relative] = (relative, target.split("#")[0], data)
+            queue.append((target, data))
+    return list(found.values())
+
+
+def _file_refs(body: bytes) -> list[str]:
+    """The file part of every `$ref` in a JSON or YAML document that names another file."""
+    if not _EXTERNAL_REF.search(body):  # most specs are one file: skip parsing them again
+        return []
+    import yaml
+
+    try:
+        data = yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []  # the loader says what is wrong with it, once the starter is written
+    refs: dict[str, None] = {}
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.split("#")[0]:
+                refs[ref.split("#")[0]] = None
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return list(refs)
+
+
+def _base_path(data: dict[str, object]) -> str:
+    """The path of the spec's first server (`/v1` of `https://api.example.com/v1`), its
+    variables at their defaults: the operations' paths are relative to it, so the
+    starter's default base URL keeps it. "" when there is none or it is not a plain path."""
+    servers = data.get("servers")
+    if not isinstance(servers, list) or not servers or not isinstance(servers[0], dict):
+        return ""
+    url, variables = servers[0].get("url"), servers[0].get("variables") or {}
+    if not isinstance(url, str) or not isinstance(variables, dict):
+        return ""
+    for name, variable in variables.items():
+        if isinstance(variable, dict) and isinstance(variable.get("default"), str):
+            url = url.replace("{" + str(name) + "}", variable["default"])
+    path = urlsplit(url).path if "://" in url else url.split("?")[0]
+    path = "/" + path.strip("/") if path.strip("/") else ""
+    return path if re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*", path) else ""
+
+
 def _yaml_string(text: str) -> str:
     return json.dumps(" ".join(text.split())[:200], ensure_ascii=False)
 
@@ -117,7 +213,7 @@ def starter_curation(spec_path: Path, output: Path) -> str:
         f"spec: {json.dumps(relative)}",
         f"server: {{name: {_yaml_string(str(title))}}}",
         "backend:",
-        "  base_url: ${BACKEND_URL:-http://127.0.0.1:8080}",
+        f"  base_url: ${{BACKEND_URL:-http://127.0.0.1:8080{_base_path(spec.data)}}}",
         "  # auth: {bearer_env: BACKEND_TOKEN}",
         "read_only: true",
         "tools:",

@@ -286,6 +286,11 @@ def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> P
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
     value = err.get("input")
+    if loc[-1:] == ("tools",) and (value is None or kind == "too_short"):
+        # A fresh `facade init` starter: every tool is still commented out.
+        return doc.problem(loc, "no tool is chosen yet", hint=(
+            "uncomment a few tools under `tools:`: remove the `# ` before a tool's name and "
+            "its `operation:` line, or add one, e.g. `get_item: {operation: getItem}`"))
     if isinstance(value, (bool, datetime.date)) and kind in ("string_type", "literal_error"):
         hint = f'YAML read this as {type(value).__name__}; quote the value, e.g. "no"'
     return doc.problem(loc, message, hint=hint)

@@ -183,6 +183,15 @@ class SingleLoader:
             self.problems.append(self.doc.problem(
                 ("backend", "base_url"), "credentials in the URL are not allowed",
                 hint="use backend.auth with an env var name"))
+        if parts.query or parts.fragment:
+            # `?api_key=…` is the usual way a credential ends up here; the value is not echoed.
+            self.problems.append(self.doc.problem(
+                ("backend", "base_url"), "a query string or fragment in the URL is not "
+                "allowed: it can carry credentials, and facade builds each request's query "
+                "from the operation",
+                hint="for an API key use backend.auth with api_key_env and header: facade "
+                "sends keys in a header, never in the query; a fixed query parameter goes in "
+                "tools.<name>.params.<p>.value"))
         headers = {}
         for key, value in b.headers.items():
             headers[key], missing = expand_env(value, self.environ)

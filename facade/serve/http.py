@@ -101,7 +101,7 @@ def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | 
     if reloader is not None:  # readiness counts the tools a reload brings
         reloader.on_swap.append(lambda new: setattr(lifecycle, "tool_count", len(new.tools)))
     if auth is not None and (watch or any(t.scopes for t in facade.tools)):
-        scopes = ToolScopes(_scopes(facade))
+        scopes = ToolScopes(_scopes(facade), observer)
         server.add_middleware(scopes)
         if reloader is not None:  # a reload brings new tools, with their scopes
             reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
@@ -261,6 +261,9 @@ class _Server(uvicorn.Server):
 
     async def on_tick(self, counter: int) -> bool:
         if not self.should_exit and self.lifecycle.drained():
+            left = self.lifecycle.in_flight
+            say("facade: drained: every request finished" if not left else
+                f"facade: drained: grace period over, {left} request(s) still in flight")
             # What is left of the grace period goes to open connections and the lifespan.
             self.config.timeout_graceful_shutdown = max(1, round(self.lifecycle.remaining()))
             self.should_exit = True

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from facade.call.events import CallRecord, Observer
 from facade.call.scrub import register_secrets
 from facade.tools import AuthSettings, Facade
 
@@ -125,9 +126,13 @@ def _static_tokens(settings: AuthSettings, environ: Mapping[str, str]
 
 class ToolScopes(Middleware):
     """Per-tool scopes: a tool is listed and callable only with a token that grants all of
-    its `scopes`. A refused call is a tool error naming the missing scopes."""
+    its `scopes`. A refused call is a tool error naming the missing scopes, and reaches
+    `observer` (the audit log and metrics) as a finished call with outcome "forbidden":
+    denied attempts are what an audit log is for."""
 
-    def __init__(self, scopes: Mapping[str, frozenset[str]]) -> None:
+    def __init__(self, scopes: Mapping[str, frozenset[str]],
+                 observer: Observer | None = None) -> None:
+        self.observer = observer or Observer()
         self.update(scopes)
 
     def update(self, scopes: Mapping[str, frozenset[str]]) -> None:
@@ -144,6 +149,10 @@ class ToolScopes(Middleware):
         name = context.message.name
         missing = sorted(self.scopes.get(name, frozenset()) - _granted())
         if missing:
+            token = get_access_token()
+            self.observer.call_finished(CallRecord(
+                tool=name, principal=token.client_id if token is not None else None,
+                outcome="forbidden"))
             raise InsufficientScopeError(missing, message=(
                 f"Tool {name!r} needs the scope(s) {', '.join(missing)}, which this client's "
                 "token does not grant; ask the operator for a token with them"))

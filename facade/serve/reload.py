@@ -79,6 +79,7 @@ class Reloader:
     async def running(self) -> AsyncIterator[None]:
         """Watch while the server runs."""
         self._watch_sources(self.facade.sources)
+        self._say(f"facade: watching {len(self._files)} file(s) for changes")
         # A plain task, not a task group: FastMCP may leave its lifespan from another task
         # than the one that entered it, which a cancel scope does not allow.
         task = asyncio.get_running_loop().create_task(self._watch())

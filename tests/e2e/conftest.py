@@ -116,6 +116,20 @@ def check_item(structured: dict[str, Any] | None, sku: str = "SKU-1042") -> None
         assert redacted not in structured["supplier"]
 
 
+NOT_FOUND_ITEM = ("The backend answered 404 Not Found for GET /items/{itemId} (tool get_item): "
+                  "nothing found; check the identifier.")
+NOT_FOUND_CATEGORY = ("The backend answered 404 Not Found for GET /categories/{categoryId} "
+                      "(tool get_category): nothing found; check the identifier.")
+BAD_SKU = "Invalid arguments for get_item: sku: '../etc' does not match '^SKU-[0-9]{1,8}$'"
+
+
+def sent_since(seen: list[dict[str, Any]], before: int) -> dict[str, Any]:
+    """The one request the backend received since it had received `before`."""
+    new = seen[before:]
+    assert len(new) == 1, f"expected one backend request, got {len(new)}: {new}"
+    return new[0]
+
+
 def check_backend_request(seen: dict[str, Any], path: str, query: dict[str, list[str]]) -> None:
     """The façade sent the fixed header, the operator's token and the fixed query."""
     assert seen["path"] == path

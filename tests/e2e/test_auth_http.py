@@ -30,7 +30,15 @@ from mcp.client import Client as SDKClient
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from .conftest import ROOT, assert_no_leaks, child_env, free_port, stop, wait_for_port
+from .conftest import (
+    ROOT,
+    assert_no_leaks,
+    child_env,
+    free_port,
+    sent_since,
+    stop,
+    wait_for_port,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +47,8 @@ PUBLIC_URL = "https://mcp.test"
 AUDIENCE = f"{PUBLIC_URL}/mcp"
 READER = "reader-token-0123456789abcdef"
 BURSTER = "burster-token-0123456789abcdef"
+AUDITOR = "auditor-token-0123456789abcdef"
+METERED = "metered-token-0123456789abcdef"
 RESOURCE_METADATA = f"{PUBLIC_URL}/.well-known/oauth-protected-resource/mcp"
 CURATION = """
     version: 1
@@ -50,6 +60,8 @@ CURATION = """
         tokens:
           - {{principal: reader, token_env: FACADE_TOKEN_READER, scopes: [inventory.read]}}
           - {{principal: burster, token_env: FACADE_TOKEN_BURST, scopes: [inventory.read]}}
+          - {{principal: auditor, token_env: FACADE_TOKEN_AUDIT, scopes: [inventory.read]}}
+          - {{principal: metered, token_env: FACADE_TOKEN_METERED, scopes: [inventory.read]}}
         jwt:
           jwks_uri: http://127.0.0.1:{jwks_port}/jwks.json
           issuer: {issuer}
@@ -143,7 +155,10 @@ def auth_server(backend_url: str, tmp_path_factory: pytest.TempPathFactory
         public_url=PUBLIC_URL, jwks_port=jwks.server_address[1], issuer=ISSUER,
         audience=AUDIENCE))
     port, log = free_port(), workdir / "server.log"
-    env = child_env(backend_url, FACADE_TOKEN_READER=READER, FACADE_TOKEN_BURST=BURSTER)
+    # One principal per test that counts calls: each has its own rate-limit bucket, so no
+    # test depends on what another one did to the module's server.
+    env = child_env(backend_url, FACADE_TOKEN_READER=READER, FACADE_TOKEN_BURST=BURSTER,
+                    FACADE_TOKEN_AUDIT=AUDITOR, FACADE_TOKEN_METERED=METERED)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "facade", "serve", "--config", str(config), "--transport",
@@ -183,6 +198,24 @@ def call_tool(server: AuthServer, token: str, name: str, arguments: dict[str, An
 def audit_lines(server: AuthServer) -> list[dict[str, Any]]:
     lines = server.log.read_text(errors="replace").splitlines()
     return [json.loads(line) for line in lines if line.startswith('{"time"')]
+
+
+def audited(server: AuthServer, **match: Any) -> list[dict[str, Any]]:
+    """The audit entries with these values, once there is at least one (the line is
+    written as the call ends; this waits for it, bounded)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [e for e in audit_lines(server)
+                 if all(e.get(k) == v for k, v in match.items())]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def metrics(server: AuthServer) -> dict[str, float]:
+    text = httpx.get(server.base + "/metrics", trust_env=False).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def test_no_token_is_401_with_a_challenge_naming_the_metadata(auth_server: AuthServer) -> None:
@@ -255,10 +288,28 @@ async def test_fastmcp_client_sees_only_the_tools_its_scopes_allow(
         assert result.structured_content is not None
         assert result.structured_content["sku"] == "SKU-1042"
         assert_no_leaks(json.dumps(result.structured_content))
+        seen = len(inventory_backend.Handler.seen)
         refused = await client.call_tool("get_item_stock", {"sku": "SKU-1042"},
                                          raise_on_error=False)
         assert refused.is_error
-        assert "inventory.stock" in refused.content[0].text  # type: ignore[union-attr]
+        assert refused.content[0].text == (  # type: ignore[union-attr]
+            "Tool 'get_item_stock' needs the scope(s) inventory.stock, which this client's "
+            "token does not grant; ask the operator for a token with them")
+        assert len(inventory_backend.Handler.seen) == seen
+
+
+def test_a_call_refused_for_a_missing_scope_is_audited_and_counted(
+        auth_server: AuthServer) -> None:
+    forbidden = 'facade_tool_calls_total{outcome="forbidden",tool="get_item_stock"}'
+    before = metrics(auth_server).get(forbidden, 0.0)
+    result = call_tool(auth_server, AUDITOR, "get_item_stock", {"sku": "SKU-1042"})
+    assert result["isError"] is True
+    [entry] = audited(auth_server, principal="auditor", tool="get_item_stock")
+    assert entry["event"] == "tool_call"
+    assert entry["outcome"] == "forbidden"
+    assert (entry["backend_status"], entry["bytes"], entry["retries"]) == (None, 0, 0)
+    assert "arguments" not in entry
+    assert metrics(auth_server)[forbidden] == before + 1
 
 
 def _recording_client(statuses: list[int], **kwargs: Any) -> httpx2.AsyncClient:
@@ -307,6 +358,8 @@ async def test_official_mcp_client_without_a_token_is_refused(auth_server: AuthS
 
 def test_rate_limit_per_principal(auth_server: AuthServer, example_env: dict[str, str]
                                   ) -> None:
+    rejected = 'facade_tool_calls_total{outcome="rejected",tool="get_category"}'
+    before = metrics(auth_server).get(rejected, 0.0)
     results = [call_tool(auth_server, BURSTER, "get_category", {"category_id": 1})
                for _ in range(7)]
     assert [r["isError"] for r in results] == [False] * 6 + [True]
@@ -314,50 +367,61 @@ def test_rate_limit_per_principal(auth_server: AuthServer, example_env: dict[str
     assert message.startswith("Rate limit exceeded: at most 2 tool calls per minute (bursts "
                               "of 6) per client; retry in ")
     # Another principal is not affected.
-    assert call_tool(auth_server, READER, "get_category", {"category_id": 1})["isError"] is False
+    assert call_tool(auth_server, AUDITOR, "get_category", {"category_id": 1})["isError"] is False
+    # The refusal is audited and counted.
+    [entry] = audited(auth_server, principal="burster", outcome="rejected")
+    assert (entry["tool"], entry["backend_status"]) == ("get_category", None)
+    assert metrics(auth_server)[rejected] == before + 1
 
 
 def test_audit_log_and_request_id(auth_server: AuthServer, example_env: dict[str, str]
                                   ) -> None:
     seen = inventory_backend.Handler.seen
-    result = call_tool(auth_server, READER, "get_item", {"sku": "SKU-1044"})
+    before = len(seen)
+    result = call_tool(auth_server, AUDITOR, "get_item", {"sku": "SKU-1044"})
     assert result["isError"] is False
-    backend_request = seen[-1]
+    backend_request = sent_since(seen, before)
     assert backend_request["path"] == "/v1/items/SKU-1044"
     request_id = {k.lower(): v for k, v in backend_request["headers"].items()}["x-request-id"]
-    deadline = time.monotonic() + 5
-    while not [e for e in audit_lines(auth_server) if e["request_id"] == request_id]:
-        assert time.monotonic() < deadline, auth_server.log.read_text()
-        time.sleep(0.05)
-    [entry] = [e for e in audit_lines(auth_server) if e["request_id"] == request_id]
+    [entry] = audited(auth_server, request_id=request_id)
     assert entry["event"] == "tool_call"
-    assert entry["principal"] == "reader"
+    assert entry["principal"] == "auditor"
     assert entry["tool"] == "get_item"
     assert entry["outcome"] == "ok"
     assert entry["backend_status"] == 200
     assert entry["bytes"] > 0 and entry["latency_ms"] > 0
+    assert entry["retries"] == 0
     assert entry["arguments"] == {"sku": "SKU-1044"}
     # get_category has no audit_args: its argument values are never logged.
-    calls = [e for e in audit_lines(auth_server) if e["tool"] == "get_category"]
-    assert calls and all("arguments" not in e for e in calls)
-    refused = [e for e in calls if e["outcome"] == "rejected"]
-    assert refused and refused[0]["principal"] == "burster"
+    result = call_tool(auth_server, AUDITOR, "get_category", {"category_id": 2})
+    assert result["isError"] is False
+    request_id = {k.lower(): v for k, v in sent_since(seen, before + 1)["headers"].items()
+                  }["x-request-id"]
+    [entry] = audited(auth_server, request_id=request_id)
+    assert (entry["tool"], entry["outcome"]) == ("get_category", "ok")
+    assert "arguments" not in entry
     log = auth_server.log.read_text(errors="replace")
-    for secret in (READER, BURSTER, example_env["INVENTORY_TOKEN"]):
+    for secret in (READER, BURSTER, AUDITOR, METERED, example_env["INVENTORY_TOKEN"]):
         assert secret not in log
     assert "eyJ" not in log  # no JWT (their header always starts so) was logged either
 
 
 def test_metrics(auth_server: AuthServer, example_env: dict[str, str]) -> None:
-    call_tool(auth_server, READER, "get_item", {"sku": "SKU-9999"})  # a backend 404
-    text = httpx.get(auth_server.base + "/metrics", trust_env=False).text
-    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-               for line in text.splitlines() if line and not line.startswith("#")}
-    assert samples['facade_tool_calls_total{outcome="ok",tool="get_item"}'] >= 1
-    assert samples['facade_tool_calls_total{outcome="rejected",tool="get_category"}'] >= 1
-    assert samples['facade_backend_responses_total{status="200",tool="get_item"}'] >= 1
-    assert samples['facade_backend_responses_total{status="404",tool="get_item"}'] >= 1
-    assert samples['facade_tool_calls_in_flight{tool="get_item"}'] == 0
-    assert samples['facade_tool_call_duration_seconds_count{tool="get_item"}'] >= 1
-    assert any(k.startswith("facade_circuit_breaker_state{") and k.endswith(
-        'facade_circuit_breaker_state="closed"}') and v == 1 for k, v in samples.items())
+    before = metrics(auth_server)
+    assert call_tool(auth_server, METERED, "get_item", {"sku": "SKU-1042"})["isError"] is False
+    assert call_tool(auth_server, METERED, "get_item", {"sku": "SKU-9999"})["isError"] is True
+    after = metrics(auth_server)
+
+    def grew(name: str) -> float:
+        return after[name] - before.get(name, 0.0)
+
+    assert grew('facade_tool_calls_total{outcome="ok",tool="get_item"}') == 1
+    assert grew('facade_tool_calls_total{outcome="backend_error",tool="get_item"}') == 1
+    assert grew('facade_backend_responses_total{status="200",tool="get_item"}') == 1
+    assert grew('facade_backend_responses_total{status="404",tool="get_item"}') == 1
+    assert grew('facade_tool_call_duration_seconds_count{tool="get_item"}') == 2
+    assert after['facade_tool_calls_in_flight{tool="get_item"}'] == 0
+    states = {k: v for k, v in after.items() if k.startswith("facade_circuit_breaker_state{")}
+    assert [k for k, v in states.items() if v == 1] == [
+        k for k in states if k.endswith('facade_circuit_breaker_state="closed"}')]
+    assert sum(states.values()) == 1

@@ -14,6 +14,8 @@ from fastmcp import Client as FastMCPClient
 from mcp.client import Client as SDKClient
 
 from .conftest import (
+    BAD_SKU,
+    NOT_FOUND_ITEM,
     SECRET_IN_404,
     TOKEN,
     HttpServer,
@@ -23,6 +25,7 @@ from .conftest import (
     check_tool_listing,
     error_text,
     result_text,
+    sent_since,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,24 +42,25 @@ async def test_fastmcp_client(http_server: HttpServer, example_env: dict[str, st
         result = await client.call_tool("get_item", {"sku": "SKU-1042"})
         check_item(result.structured_content)
         assert_no_leaks(result_text(result))
-        assert len(seen) == before + 1
-        check_backend_request(seen[-1], "/v1/items/SKU-1042", {"expand": ["supplier"]})
+        check_backend_request(sent_since(seen, before), "/v1/items/SKU-1042",
+                              {"expand": ["supplier"]})
 
+        before = len(seen)
         result = await client.call_tool("list_items", {"in_stock": True, "limit": 3})
         assert result.structured_content is not None
         assert [i["sku"] for i in result.structured_content["items"]] == [
             "SKU-1042", "SKU-1044", "SKU-1045"]
         assert_no_leaks(result_text(result))
-        check_backend_request(seen[-1], "/v1/items", {"in_stock": ["true"], "limit": ["3"]})
+        check_backend_request(sent_since(seen, before), "/v1/items",
+                              {"in_stock": ["true"], "limit": ["3"]})
 
         before = len(seen)
         result = await client.call_tool("get_item", {"sku": "../etc"}, raise_on_error=False)
-        message = error_text(result)
-        assert "get_item" in message and "sku" in message
+        assert error_text(result) == BAD_SKU
         assert len(seen) == before
 
         result = await client.call_tool("get_item", {"sku": "SKU-9999"}, raise_on_error=False)
-        assert "404" in error_text(result)
+        assert error_text(result) == NOT_FOUND_ITEM
         assert SECRET_IN_404 not in result_text(result)
         assert len(seen) == before + 1
 
@@ -86,14 +90,14 @@ async def test_mcp_sdk_client(http_server: HttpServer, example_env: dict[str, st
         check_item(result.structured_content)
         assert_no_leaks(result.model_dump_json())
         assert json.loads(result.content[0].text) == result.structured_content  # type: ignore[union-attr]
-        check_backend_request(seen[-1], "/v1/items/SKU-1042", {"expand": ["supplier"]})
+        check_backend_request(sent_since(seen, before), "/v1/items/SKU-1042",
+                              {"expand": ["supplier"]})
 
         result = await client.call_tool("get_item", {"sku": "../etc"})
-        message = error_text(result)
-        assert "get_item" in message and "sku" in message
+        assert error_text(result) == BAD_SKU
 
         result = await client.call_tool("get_item", {"sku": "SKU-9999"})
-        assert "404" in error_text(result)
+        assert error_text(result) == NOT_FOUND_ITEM
         assert SECRET_IN_404 not in result.model_dump_json()
         assert len(seen) == before + 2  # the bad SKU never reached the backend
 
@@ -157,10 +161,12 @@ def test_server_log_holds_no_secrets(http_server: HttpServer,
         _rpc(client, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                     "clientInfo": {"name": "raw", "version": "0"}},
              version=None)
+        before = len(seen)
         _, called = _rpc(client, "tools/call", {"name": "get_item",
                                                 "arguments": {"sku": "SKU-9999"}})
     assert called["result"]["isError"] is True
-    assert seen[-1]["path"] == "/v1/items/SKU-9999"  # the backend did answer with its secret
+    # The backend did answer, with its secret in the body.
+    assert sent_since(seen, before)["path"] == "/v1/items/SKU-9999"
     assert http_server.proc.poll() is None, "the server died"
     log = http_server.log.read_text(errors="replace")
     assert "serving 4 tool(s) at http://127.0.0.1:" in log

@@ -12,6 +12,8 @@ from fastmcp import Client, FastMCP
 from facade import build_server, load
 
 from .conftest import (
+    NOT_FOUND_CATEGORY,
+    NOT_FOUND_ITEM,
     CONFIG,
     REDACTED_NAMES,
     SECRET_IN_404,
@@ -20,6 +22,7 @@ from .conftest import (
     check_tool_listing,
     error_text,
     result_text,
+    sent_since,
     tool_json,
 )
 
@@ -55,6 +58,7 @@ async def test_get_item_stock_wraps_the_array(example_env: dict[str, str]) -> No
         assert schema["required"] == ["result"]
         assert schema["properties"]["result"]["type"] == "array"
 
+        before = len(seen)
         result = await client.call_tool("get_item_stock", {"sku": "SKU-1042"})
         expected = [{"warehouse": "north", "on_hand": 14, "reserved": 1},
                     {"warehouse": "south", "on_hand": 3, "reserved": 0}]
@@ -63,7 +67,7 @@ async def test_get_item_stock_wraps_the_array(example_env: dict[str, str]) -> No
         # The text block carries the bare array; fastmcp's client unwraps `data` too.
         assert json.loads(result.content[0].text) == expected  # type: ignore[union-attr]
         assert [(r.warehouse, r.on_hand) for r in result.data] == [("north", 14), ("south", 3)]
-        check_backend_request(seen[-1], "/v1/items/SKU-1042/stock", {})
+        check_backend_request(sent_since(seen, before), "/v1/items/SKU-1042/stock", {})
 
 
 async def test_get_category_recursive_schema(example_env: dict[str, str]) -> None:
@@ -74,6 +78,7 @@ async def test_get_category_recursive_schema(example_env: dict[str, str]) -> Non
         assert '"$ref": "#/$defs/Category"' in json.dumps(schema["$defs"]["Category"])
         jsonschema.Draft202012Validator.check_schema(schema)
 
+        before = len(seen)
         result = await client.call_tool("get_category", {"category_id": 3})
         drills = result.structured_content
         assert drills is not None
@@ -85,7 +90,7 @@ async def test_get_category_recursive_schema(example_env: dict[str, str]) -> Non
         # Nothing to redact or drop here: the recursive answer passes through whole.
         assert drills == inventory_backend._category(3)
         assert drills["children"] == []
-        check_backend_request(seen[-1], "/v1/categories/3", {})
+        check_backend_request(sent_since(seen, before), "/v1/categories/3", {})
 
         result = await client.call_tool("get_category", {"category_id": 1})
         assert result.structured_content is not None
@@ -98,17 +103,19 @@ async def test_in_memory_errors(example_env: dict[str, str]) -> None:
         before = len(seen)
         result = await client.call_tool("get_category", {"category_id": 0},
                                         raise_on_error=False)
-        assert "category_id" in error_text(result)
+        assert error_text(result) == ("Invalid arguments for get_category: category_id: 0 is "
+                                      "less than the minimum of 1")
         result = await client.call_tool("get_category", {"category_id": "3"},
                                         raise_on_error=False)
-        assert "category_id" in error_text(result)
+        assert error_text(result) == ("Invalid arguments for get_category: category_id: '3' is "
+                                      "not of type 'integer'")
         assert len(seen) == before
 
         result = await client.call_tool("get_category", {"category_id": 99},
                                         raise_on_error=False)
-        assert "404" in error_text(result)
+        assert error_text(result) == NOT_FOUND_CATEGORY
         result = await client.call_tool("get_item", {"sku": "SKU-9999"}, raise_on_error=False)
-        assert "404" in error_text(result)
+        assert error_text(result) == NOT_FOUND_ITEM
         assert SECRET_IN_404 not in result_text(result)
         assert len(seen) == before + 2
 
