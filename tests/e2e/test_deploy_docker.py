@@ -28,8 +28,16 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .conftest import ROOT, HttpServer, assert_no_leaks, check_backend_request, check_item, \
-    free_port
+from facade.version import DISTRIBUTION
+
+from .conftest import (
+    ROOT,
+    HttpServer,
+    assert_no_leaks,
+    check_backend_request,
+    check_item,
+    free_port,
+)
 from .container_engine import Engine, base_image, find_engine
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -265,7 +273,7 @@ def test_image_runs_a_subcommand_has_its_labels_and_no_pip(engine: Engine, image
                                   probe).stdout)
     assert found["importable"] == [] and found["on_path"] == []
     installed = {canonicalize_name(n): v for n, v in found["versions"].items()}
-    assert installed.pop("facade") == facade.__version__
+    assert installed.pop(canonicalize_name(DISTRIBUTION)) == facade.__version__
     assert installed == {name: version for name, (version, _) in _locked().items()}
 
 
