@@ -80,6 +80,12 @@ def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
     what = label(tool)
     try:
         yield
+    except httpx.ConnectTimeout as exc:
+        seconds = timeout.connect if isinstance(timeout, httpx.Timeout) else timeout
+        after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
+        raise DeadlineExceeded(f"The backend for {what} did not accept a connection in time "
+                               f"(connect timeout{after}); retry later or tell the "
+                               "operator") from exc
     except httpx.TimeoutException as exc:
         kind = type(exc).__name__.removesuffix("Timeout").lower() or "request"
         seconds = getattr(timeout, kind, None) if isinstance(timeout, httpx.Timeout) \

@@ -7,8 +7,9 @@ redacted excerpt), URLs and credentials never appear in those messages.
 
 One call, in order:
 
-    circuit breaker → concurrency limit → deadline {
-        attempt → retry on connect errors / 429 / 502 / 503 / 504 (idempotent only)
+    circuit breaker → deadline {
+        backend slot (max_concurrency) { attempt } → retry on connect errors / 429 / 502 /
+        503 / 504 (idempotent only)
     } → status → capped body
 
 The exceptions it raises are described in `facade.call.failures`.
@@ -25,7 +26,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -129,7 +130,8 @@ class Upstream:
         self.breaker = CircuitBreaker(
             backend.breaker_failures, backend.breaker_reset_after,
             on_change=lambda state: self.observer.breaker_changed(backend.base_url, state))
-        self.in_flight = 0
+        self.in_flight = 0  # requests sent to the backend and not yet answered
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         base = urlsplit(backend.base_url + "/")
         self._origin = (base.scheme, base.hostname, base.port)
         self._base_path = base.path
@@ -188,22 +190,20 @@ class Upstream:
 
     async def send(self, tool: ToolDefinition, req: EncodedRequest,
                    forwarded: Mapping[str, str] | None = None) -> BackendResponse:
-        """One call: concurrency limit, breaker and deadline around the attempts."""
+        """One call: breaker and deadline around the attempts, each of which takes one of
+        the backend's `max_concurrency` slots while it is sent and answered."""
         request = self._build(tool, req, forwarded)
-        if self.in_flight >= self.backend.max_concurrency:
-            raise BackendBusy(f"The backend for {label(tool)} is busy: "
-                              f"{self.backend.max_concurrency} calls are already in flight; "
-                              "retry in a moment")
-        wait = self.breaker.retry_in()
+        wait, ticket = self.breaker.admit()
         if wait is not None:
             raise BackendUnavailable(
                 f"The backend for {label(tool)} is failing, so facade is not calling it for "
                 f"now (circuit breaker open); retry in {max(1, round(wait))} s")
-        self.in_flight += 1
-        success: bool | None = None  # None: the call was cancelled, which says nothing
+        success: bool | None = None  # None: cancelled or never sent, which says nothing
         try:
             try:
                 response = await self._within_deadline(tool, request)
+            except BackendBusy:
+                raise
             except UpstreamError as exc:
                 success = not _backend_fault(exc)
                 raise
@@ -211,8 +211,38 @@ class Upstream:
             _raise_for_status(tool, response, self._excerpt(response))
             return response
         finally:
+            self.breaker.record(success, ticket)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, tool: ToolDefinition, deadline: float, stage: _Stage
+                    ) -> AsyncIterator[None]:
+        """One of the backend's `max_concurrency` slots, held while a request is sent and
+        answered (not while a call is checked, backs off or is shaped). A call waits for a
+        slot up to the pool timeout; only then is it refused as busy: the backend has had
+        `max_concurrency` requests under way for that long."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:  # semaphores bind to a loop
+            self._slots = (loop, asyncio.Semaphore(self.backend.max_concurrency))
+        slots = self._slots[1]
+        patience = min(self._timeout.pool or 0.0, max(0.0, deadline - time.monotonic()))
+        try:
+            if slots.locked():
+                async with asyncio.timeout(patience):
+                    await slots.acquire()
+            else:
+                await slots.acquire()  # free: returns at once
+        except TimeoutError:
+            raise BackendBusy(
+                f"The backend for {label(tool)} is busy: {self.backend.max_concurrency} "
+                f"requests to it stayed under way for {patience:.2g} s; retry in a moment"
+                ) from None
+        stage.sending()
+        self.in_flight += 1
+        try:
+            yield
+        finally:
             self.in_flight -= 1
-            self.breaker.record(success)
+            slots.release()
 
     def _build(self, tool: ToolDefinition, req: EncodedRequest,
                forwarded: Mapping[str, str] | None) -> httpx.Request:
@@ -258,16 +288,27 @@ class Upstream:
     async def _within_deadline(self, tool: ToolDefinition, request: httpx.Request
                                ) -> BackendResponse:
         deadline = self.backend.timeout
+        stage = _Stage()
+        request.extensions["trace"] = stage.trace
         try:
             async with asyncio.timeout(deadline):
-                return await self._attempts(tool, request, time.monotonic() + deadline)
+                return await self._attempts(tool, request, time.monotonic() + deadline, stage)
         except TimeoutError as exc:
-            raise DeadlineExceeded(f"The backend did not finish answering {label(tool)} "
-                                   f"within the {deadline:g} s deadline; retry later, or "
-                                   "narrow the request") from exc
+            what = label(tool)
+            if stage.name == "queued":
+                raise BackendBusy(f"The backend for {what} is busy: no request to it "
+                                  f"finished within the {deadline:g} s deadline; retry in a "
+                                  "moment") from exc
+            if stage.name == "connecting":
+                raise DeadlineExceeded(f"The backend for {what} could not be reached within "
+                                       f"the {deadline:g} s deadline (connection attempts "
+                                       "timed out); retry later or tell the operator") from exc
+            raise DeadlineExceeded(f"The backend did not finish answering {what} within "
+                                   f"the {deadline:g} s deadline; retry later, or narrow "
+                                   "the request") from exc
 
-    async def _attempts(self, tool: ToolDefinition, request: httpx.Request, deadline: float
-                        ) -> BackendResponse:
+    async def _attempts(self, tool: ToolDefinition, request: httpx.Request, deadline: float,
+                        stage: _Stage) -> BackendResponse:
         record = current_call.get()
         retries = self.backend.retry_attempts if tool.binding.method in IDEMPOTENT_METHODS \
             else 0
@@ -275,8 +316,9 @@ class Upstream:
             last = attempt == retries
             started = time.perf_counter()
             try:
-                with map_upstream_errors(tool, self._timeout):
-                    response = await self._attempt(tool, request)
+                async with self._slot(tool, deadline, stage):
+                    with map_upstream_errors(tool, self._timeout):
+                        response = await self._attempt(tool, request)
             except UpstreamError as exc:
                 connect_error = isinstance(exc.__cause__, (httpx.ConnectError,
                                                            httpx.ConnectTimeout))
@@ -349,6 +391,29 @@ class Upstream:
                                   ensure_ascii=False)
         text = scrub(" ".join(text.split()))
         return text[:limit] + ("…" if len(text) > limit else "")
+
+
+class _Stage:
+    """How far a call got, for the wording of a missed deadline: "queued" for a backend
+    slot, "connecting" (from the first connection attempt until a request is sent on a
+    connection) or "sent". Fed by httpcore's trace hook, which a pool calls at each step."""
+
+    __slots__ = ("name",)
+
+    def __init__(self) -> None:
+        self.name = "queued"
+
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
+        if event == "connection.connect_tcp.started":
+            self.name = "connecting"
+        elif event.endswith("send_request_headers.started"):
+            self.name = "sent"
+
+    def sending(self) -> None:
+        """An attempt holds a slot; without a trace hook (a given transport) it counts
+        as sent."""
+        if self.name == "queued":
+            self.name = "sent"
 
 
 def _backend_fault(exc: UpstreamError) -> bool:
