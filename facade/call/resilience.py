@@ -70,6 +70,13 @@ class CircuitBreaker:
             self._probing = True
         return None
 
+    def refresh(self) -> str:
+        """The state as of now: an open breaker whose `reset_after` has passed is half
+        open (its next call is the probe), whether or not a call has come since."""
+        if self.state == "open" and self._clock() >= self._opened_at + self.reset_after:
+            self._move("half_open")
+        return self.state
+
     def admit(self) -> tuple[float | None, Ticket]:
         """`retry_in()`, plus the ticket to pass to `record()` if the call goes ahead."""
         probe = self.state != "closed"

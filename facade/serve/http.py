@@ -147,16 +147,20 @@ class Lifecycle:
     draining_since: float | None = field(default=None)
 
     async def not_ready(self) -> list[str]:
-        """Why this replica should get no traffic; empty when it is ready."""
+        """Why this replica should get no traffic; empty when it is ready.
+
+        Judged by the replica's own state only. A backend's health (its circuit breaker)
+        is not a reason: every replica shares the backend, so it would take them all out
+        of the Service, no call would reach the breaker to close it, and readiness would
+        outlast the outage. The breaker shows in /metrics and in the tools' errors; the
+        tools of other APIs keep working meanwhile.
+        """
         reasons = []
         if self.draining_since is not None:
             reasons.append("shutting down")
         for api, upstream in self.upstreams.items():
-            of = f" ({api})" if api else ""
             if not upstream.is_open_client:
-                reasons.append(f"backend client closed{of}")
-            if upstream.breaker_state == "open":
-                reasons.append(f"circuit breaker open{of}")
+                reasons.append("backend client closed" + (f" ({api})" if api else ""))
         if len(await self.server.list_tools(run_middleware=False)) != self.tool_count:
             reasons.append("tools not registered")
         return reasons
@@ -224,6 +228,8 @@ def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
 
     @server.custom_route("/metrics", methods=["GET"], include_in_schema=False)
     async def metrics_route(request: Request) -> Response:
+        for upstream in lifecycle.upstreams.values():
+            upstream.breaker.refresh()  # open → half_open once due, even with no calls
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app = server.http_app(path=MCP_PATH, json_response=True, stateless_http=True,
