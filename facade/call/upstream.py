@@ -42,10 +42,12 @@ from facade.call.failures import (
     MissingCredentialError,
     RateLimited,
     UpstreamError,
-    hint,
+    backend_fault,
     label,
     map_upstream_errors,
+    raise_for_status,
 )
+from facade.call.guard import BackendSlots, Progress
 from facade.call.resilience import CircuitBreaker, retry_after_seconds
 from facade.call.scrub import register_secrets, scrub
 from facade.shaping import Shaper
@@ -130,8 +132,7 @@ class Upstream:
         self.breaker = CircuitBreaker(
             backend.breaker_failures, backend.breaker_reset_after,
             on_change=lambda state: self.observer.breaker_changed(backend.base_url, state))
-        self.in_flight = 0  # requests sent to the backend and not yet answered
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self.slots = BackendSlots(backend.max_concurrency)
         base = urlsplit(backend.base_url + "/")
         self._origin = (base.scheme, base.hostname, base.port)
         self._base_path = base.path
@@ -145,6 +146,11 @@ class Upstream:
         self._timeouts = self._timeout.as_dict()
         self._pool: httpx.AsyncBaseTransport | None = None
         self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent to the backend and not yet answered."""
+        return self.slots.in_flight
 
     @property
     def breaker_state(self) -> str:
@@ -205,44 +211,31 @@ class Upstream:
             except BackendBusy:
                 raise
             except UpstreamError as exc:
-                success = not _backend_fault(exc)
+                success = not backend_fault(exc)
                 raise
             success = response.status < 500 and response.status != 429
-            _raise_for_status(tool, response, self._excerpt(response))
+            raise_for_status(tool, response.status, response.reason, self._excerpt(response))
             return response
         finally:
             self.breaker.record(success, ticket)
 
     @contextlib.asynccontextmanager
-    async def _slot(self, tool: ToolDefinition, deadline: float, stage: _Stage
+    async def _slot(self, tool: ToolDefinition, deadline: float, progress: Progress
                     ) -> AsyncIterator[None]:
-        """One of the backend's `max_concurrency` slots, held while a request is sent and
-        answered (not while a call is checked, backs off or is shaped). A call waits for a
-        slot up to the pool timeout; only then is it refused as busy: the backend has had
-        `max_concurrency` requests under way for that long."""
-        loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:  # semaphores bind to a loop
-            self._slots = (loop, asyncio.Semaphore(self.backend.max_concurrency))
-        slots = self._slots[1]
+        """One of the backend's slots (`facade.call.guard`), waited for up to the pool
+        timeout: only then is the call refused as busy."""
         patience = min(self._timeout.pool or 0.0, max(0.0, deadline - time.monotonic()))
         try:
-            if slots.locked():
-                async with asyncio.timeout(patience):
-                    await slots.acquire()
-            else:
-                await slots.acquire()  # free: returns at once
+            async with self.slots.hold(patience):
+                progress.slotted()
+                yield
         except TimeoutError:
+            if progress.stage != "queued":
+                raise
             raise BackendBusy(
                 f"The backend for {label(tool)} is busy: {self.backend.max_concurrency} "
                 f"requests to it stayed under way for {patience:.2g} s; retry in a moment"
                 ) from None
-        stage.sending()
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            slots.release()
 
     def _build(self, tool: ToolDefinition, req: EncodedRequest,
                forwarded: Mapping[str, str] | None) -> httpx.Request:
@@ -288,18 +281,18 @@ class Upstream:
     async def _within_deadline(self, tool: ToolDefinition, request: httpx.Request
                                ) -> BackendResponse:
         deadline = self.backend.timeout
-        stage = _Stage()
-        request.extensions["trace"] = stage.trace
+        progress = Progress()
+        request.extensions["trace"] = progress.trace
         try:
             async with asyncio.timeout(deadline):
-                return await self._attempts(tool, request, time.monotonic() + deadline, stage)
+                return await self._attempts(tool, request, time.monotonic() + deadline, progress)
         except TimeoutError as exc:
             what = label(tool)
-            if stage.name == "queued":
+            if progress.stage == "queued":
                 raise BackendBusy(f"The backend for {what} is busy: no request to it "
                                   f"finished within the {deadline:g} s deadline; retry in a "
                                   "moment") from exc
-            if stage.name == "connecting":
+            if progress.stage == "connecting":
                 raise DeadlineExceeded(f"The backend for {what} could not be reached within "
                                        f"the {deadline:g} s deadline (connection attempts "
                                        "timed out); retry later or tell the operator") from exc
@@ -308,7 +301,7 @@ class Upstream:
                                    "the request") from exc
 
     async def _attempts(self, tool: ToolDefinition, request: httpx.Request, deadline: float,
-                        stage: _Stage) -> BackendResponse:
+                        progress: Progress) -> BackendResponse:
         record = current_call.get()
         retries = self.backend.retry_attempts if tool.binding.method in IDEMPOTENT_METHODS \
             else 0
@@ -316,7 +309,7 @@ class Upstream:
             last = attempt == retries
             started = time.perf_counter()
             try:
-                async with self._slot(tool, deadline, stage):
+                async with self._slot(tool, deadline, progress):
                     with map_upstream_errors(tool, self._timeout):
                         response = await self._attempt(tool, request)
             except UpstreamError as exc:
@@ -391,49 +384,3 @@ class Upstream:
                                   ensure_ascii=False)
         text = scrub(" ".join(text.split()))
         return text[:limit] + ("…" if len(text) > limit else "")
-
-
-class _Stage:
-    """How far a call got, for the wording of a missed deadline: "queued" for a backend
-    slot, "connecting" (from the first connection attempt until a request is sent on a
-    connection) or "sent". Fed by httpcore's trace hook, which a pool calls at each step."""
-
-    __slots__ = ("name",)
-
-    def __init__(self) -> None:
-        self.name = "queued"
-
-    async def trace(self, event: str, info: Mapping[str, object]) -> None:
-        if event == "connection.connect_tcp.started":
-            self.name = "connecting"
-        elif event.endswith("send_request_headers.started"):
-            self.name = "sent"
-
-    def sending(self) -> None:
-        """An attempt holds a slot; without a trace hook (a given transport) it counts
-        as sent."""
-        if self.name == "queued":
-            self.name = "sent"
-
-
-def _backend_fault(exc: UpstreamError) -> bool:
-    """Whether a failed call says the backend is unwell (so it counts toward opening the
-    breaker): timeouts, rate limits and transport failures do; an answer that is too big
-    or malformed for this request does not."""
-    return isinstance(exc, (DeadlineExceeded, RateLimited)) or \
-        isinstance(exc.__cause__, httpx.TransportError)
-
-
-def _raise_for_status(tool: ToolDefinition, response: BackendResponse, excerpt: str | None
-                      ) -> None:
-    status = response.status
-    what = label(tool)
-    if 300 <= status < 400:
-        raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
-                            "facade does not follow; tell the operator")
-    if status >= 400:
-        reason = response.reason
-        logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
-        said = f" The backend said: {excerpt}" if excerpt else ""
-        raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
-                            f"{tool.name}): {hint(status)}.{said}".replace("  ", " "))
