@@ -30,7 +30,7 @@ from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import Metrics
 from facade.serve.observe import AuditLog, Observers, RateLimiter, observers_for
 from facade.serve.server import build_server
-from facade.tools import AuthSettings, JWTSettings, ServeSettings, StaticToken
+from facade.tools import AuthSettings, JWTSettings, ServeLimits, ServeSettings, StaticToken
 
 Write = Callable[..., Path]
 
@@ -456,13 +456,32 @@ async def test_front_checks_host_and_origin_except_on_probes(
     assert lifecycle.in_flight == 0
 
 
+async def test_front_sheds_past_max_in_flight_with_503_and_retry_after() -> None:
+    settings = ServeSettings(limits=ServeLimits(max_in_flight=3))
+    lifecycle = SimpleNamespace(in_flight=3, draining_since=None)  # three under way
+    metrics = Metrics()
+    front = _Front(_ok, lifecycle, settings, metrics)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=front, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        shed = await c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        probe = await c.get("/readyz")
+        lifecycle.in_flight = 2
+        admitted = await c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert (shed.status_code, shed.headers["retry-after"]) == (503, "1")
+    assert shed.json()["error"]["message"] == (
+        "facade is overloaded: 3 requests are under way on this replica; retry in 1 s")
+    assert probe.status_code == 200  # probes are never shed
+    assert admitted.status_code == 200 and lifecycle.in_flight == 2
+    assert _samples(metrics)["facade_requests_shed_total"] == 1
+
+
 @pytest.mark.parametrize("how", [["--allow-unauthenticated"], []])
 def test_allow_unauthenticated_reaches_the_server(write_curation: Write,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   how: list[str]) -> None:
     """The flag (or FACADE_ALLOW_UNAUTHENTICATED=1) lets `serve` go on to listen publicly."""
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr("facade.serve.http.run", lambda app, lifecycle, host, port:
+    monkeypatch.setattr("facade.serve.http.run", lambda app, lifecycle, host, port, limits:
                         started.append((host, port)))
     env = {} if how else {"FACADE_ALLOW_UNAUTHENTICATED": "1"}
     result = CliRunner().invoke(main, ["serve", "--config", str(write_curation(HEAD + TOOLS)),

@@ -201,7 +201,8 @@ class Backend(StrictModel):
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker,
                                             description="Fail fast while the backend is down.")
     max_concurrency: int = Field(
-        32, ge=1, description="Requests under way to the backend at once; more wait up to `timeouts.pool`, then fail as busy."
+        32, ge=1, description="Requests under way to the backend at once; more wait up to "
+        "`timeouts.pool` for one to finish, then fail as busy."
     )
     max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
     max_json_items: int = Field(
