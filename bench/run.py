@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lib import BIG_SPECS, CORPUS, Options  # noqa: E402
 
-SECTIONS = ("cold", "warm", "memory", "calls", "http", "size", "profile", "lambda")
+SECTIONS = ("cold", "warm", "memory", "calls", "http", "reliability", "size", "profile",
+            "lambda")
 
 
 def run_section(name: str, opts: Options) -> None:
@@ -41,6 +42,10 @@ def run_section(name: str, opts: Options) -> None:
         import throughput
 
         throughput.run(opts)
+    elif name == "reliability":
+        import reliability
+
+        reliability.run(opts)
     elif name == "size":
         import size
 

@@ -18,11 +18,12 @@ from facade.shaping import Shaper
 
 __all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding",
            "JWTSettings", "PromptDefinition", "RateLimit", "ResourceDefinition",
-           "ServeSettings", "StaticToken", "ToolDefinition",
+           "ServeLimits", "ServeSettings", "StaticToken", "ToolDefinition",
            "annotations_for", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+DEFAULT_MAX_ARGUMENT_BYTES = 64 * 1024
 
 
 def tool_name_for(operation_id: str | None, method: str, path: str) -> str:
@@ -112,6 +113,7 @@ class ToolDefinition:
     operation: str  # operationId, or "METHOD /path"
     title: str | None = None
     max_response_bytes: int | None = None  # overrides the backend's cap
+    max_argument_bytes: int = DEFAULT_MAX_ARGUMENT_BYTES  # a call's arguments, as JSON
     audit_arguments: tuple[str, ...] = ()  # argument values the audit log may record
     scopes: tuple[str, ...] = ()  # inbound token scopes needed to list and call it (HTTP)
     api: str = ""  # the API it calls, in a multi-API curation (`apis:`); "" for single-API
@@ -181,6 +183,16 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class ServeLimits:
+    """What one HTTP replica takes on; see `facade.loading.sections.ServerLimits`."""
+
+    max_in_flight: int = 64  # MCP requests under way; more are shed with 503
+    max_connections: int = 1000  # open connections; past it uvicorn answers 503
+    request_timeout: float = 10.0  # to read a request's headers and body
+    keep_alive: int = 5  # idle seconds before a kept-alive connection is closed
+
+
+@dataclass(frozen=True)
 class ServeSettings:
     """What `facade serve` needs beyond the tools. The defaults are a local, open server."""
 
@@ -189,6 +201,7 @@ class ServeSettings:
     allowed_origins: tuple[str, ...] = ()
     rate_limit: RateLimit | None = None
     shutdown_grace: float = 20.0
+    limits: ServeLimits = field(default_factory=ServeLimits)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ leaks neither the backend's body nor its credential."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,11 @@ from fastmcp import Client
 from faulty_backend import SECRET_IN_ERROR, FaultyHandler
 from hostile_support import ENV, TOKEN, client_for, error_of, write_facade
 
+from facade.call.encoding import encode_request
 from facade.call.events import CallRecord, Observer
 from facade.call.resilience import CircuitBreaker, retry_after_seconds
 from facade.loading.loader import load
+from facade.call.upstream import Upstream
 from facade.serve.server import build_server
 
 hits = FaultyHandler.hits
@@ -223,14 +227,96 @@ def test_half_open_lets_one_probe_through() -> None:
     assert breaker.state == "closed"
 
 
-async def test_excess_concurrent_calls_fail_fast_as_busy(tmp_path: Path, url: str) -> None:
-    async with client_for(tmp_path, url, max_concurrency=2) as client:
+async def test_calls_beyond_max_concurrency_wait_for_a_slot(tmp_path: Path, url: str) -> None:
+    """Five calls, two slots: the other three wait (not fail) while two are answered."""
+    client, recorder = observed(tmp_path, url, max_concurrency=2)
+    async with client:
         results = await asyncio.gather(*[
-            behave(client, "slow", delay=0.5, key="busy") for _ in range(5)])
+            behave(client, "slow", delay=0.3, key="queue") for _ in range(5)])
+    assert [r.is_error for r in results] == [False] * 5
+    assert hits["slow:queue"] == 5
+    assert {r.outcome for r in recorder.finished} == {"ok"}
+
+
+async def test_busy_only_when_the_backend_keeps_every_slot_past_the_pool_timeout(
+        tmp_path: Path, url: str) -> None:
+    async with client_for(tmp_path, url, max_concurrency=2, timeouts={"pool": 0.2}) as client:
+        results = await asyncio.gather(*[
+            behave(client, "slow", delay=1.0, key="busy") for _ in range(5)])
     errors = [error_of(r) for r in results if r.is_error]
     assert len(errors) == 3
-    assert all("is busy: 2 calls are already in flight" in e for e in errors)
+    assert all("is busy: 2 requests to it stayed under way for 0.2 s" in e for e in errors)
     assert hits["slow:busy"] == 2
+
+
+async def test_a_call_backing_off_holds_no_backend_slot(tmp_path: Path, url: str) -> None:
+    """The backend guard counts requests sent to the backend, not calls that wait on the
+    façade (here: in a retry's backoff). One slot; call A backs off after a 503 while call
+    B goes through; then A finishes."""
+    facade = load(write_facade(tmp_path, url, max_concurrency=1), environ=dict(ENV))
+    backing_off, release = asyncio.Event(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        backing_off.set()
+        await release.wait()
+
+    upstream = Upstream(facade.backend, environ=ENV, sleep=sleep)
+    tool = next(t for t in facade.tools if t.name == "behave")
+    flaky = encode_request(tool.binding, {"mode": "flaky", "fail": 1, "key": "slot-a"})
+    ok = encode_request(tool.binding, {"mode": "ok", "key": "slot-b"})
+    try:
+        first = asyncio.ensure_future(upstream.send(tool, flaky))
+        await asyncio.wait_for(backing_off.wait(), 5)
+        assert upstream.in_flight == 0
+        assert (await upstream.send(tool, ok)).status == 200
+        release.set()
+        assert (await asyncio.wait_for(first, 5)).status == 200
+    finally:
+        await upstream.aclose()
+
+
+def test_failures_of_calls_under_way_when_the_breaker_opened_do_not_delay_the_probe() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(2, 30, clock=lambda: now[0])
+    tickets = [breaker.admit() for _ in range(5)]  # five calls let through while closed
+    assert all(wait is None for wait, _ in tickets)
+    breaker.record(False, tickets[0][1])
+    breaker.record(False, tickets[1][1])
+    assert breaker.state == "open" and breaker.retry_in() == 30
+    now[0] = 10.0  # the other three fail later, while it is open
+    for _, ticket in tickets[2:]:
+        breaker.record(False, ticket)
+    now[0] = 30.0
+    wait, probe = breaker.admit()
+    assert wait is None and probe.probe and breaker.state == "half_open"
+    breaker.record(False, probe)  # the probe's failure counts: open again, for 30 s
+    assert breaker.state == "open" and breaker.retry_in() == 30
+
+
+async def test_a_backend_that_drops_connection_attempts_is_called_unreachable(
+        tmp_path: Path) -> None:
+    """A listener whose accept queue is full: the kernel drops further SYNs, so each
+    connection attempt hangs until the connect timeout, and the deadline passes while
+    connecting. The model is told the backend is unreachable, not to narrow its request."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):  # fill the accept queue (it holds backlog + 1)
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        client, recorder = observed(tmp_path, f"http://127.0.0.1:{port}", timeout=0.8,
+                                    timeouts={"connect": 0.5})
+        async with client:
+            text = error_of(await behave(client, "ok"))
+    assert text == ("The backend for GET /b/{mode} could not be reached within the 0.8 s "
+                    "deadline (connection attempts timed out); retry later or tell the "
+                    "operator")
+    assert recorder.retries == ["connect"]
+    assert recorder.finished[-1].outcome == "timeout"
 
 
 @pytest.mark.parametrize(("mode", "message"), [

@@ -3,6 +3,7 @@ naming the argument, before any request is sent; benign ones reach the backend e
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,15 @@ import pytest
 from fastmcp.exceptions import ToolError
 from fastmcp.utilities.tests import asgi_client
 from faulty_backend import FaultyHandler
-from hostile_support import ENV, TOKEN, build, client_for, error_of
+from fastmcp import Client
+from hostile_support import ENV, TOKEN, build, client_for, error_of, write_facade
 
+from facade.call.checks import json_size
 from facade.call.encoding import EncodedRequest
 from facade.call.upstream import Upstream
+from facade.loading.loader import load
+from facade.serve.observe import observers_for
+from facade.serve.server import build_server
 
 seen = FaultyHandler.seen
 
@@ -218,3 +224,70 @@ async def test_a_cookie_one_call_received_is_never_sent_with_another(tmp_path: P
     headers = {k.lower(): v for k, v in seen[-1]["headers"].items()}
     assert "cookie" not in headers
     assert headers["user-agent"].startswith("facade/")
+
+
+# --- size: huge values are refused short, and never echoed ------------------------------
+
+async def test_a_huge_argument_is_refused_by_size_without_being_echoed(
+        tmp_path: Path, url: str) -> None:
+    async with client_for(tmp_path, url) as client:
+        before = len(seen)
+        result = await client.call_tool("get_item", {"id": "SKU-1", "limit": "9" * 1_000_000},
+                                        raise_on_error=False)
+    assert error_of(result) == ("Invalid arguments for get_item: they take more than 65,536 "
+                                "bytes as JSON, the most this tool accepts")
+    assert len(seen) == before
+
+
+async def test_the_argument_cap_is_per_tool(tmp_path: Path, url: str) -> None:
+    tools = {"get_item": {"operation": "getItem", "params": {"tenant": {"value": "acme"}},
+                          "max_argument_bytes": 100}}
+    async with client_for(tmp_path, url, tools=tools) as client:
+        small = await client.call_tool("get_item", {"id": "SKU-1"}, raise_on_error=False)
+        big = await client.call_tool("get_item", {"id": "x" * 200}, raise_on_error=False)
+    assert not small.is_error
+    assert "more than 100 bytes as JSON" in error_of(big)
+
+
+async def test_errors_quote_only_a_short_excerpt_of_a_value(tmp_path: Path, url: str) -> None:
+    async with client_for(tmp_path, url) as client:
+        result = await client.call_tool("get_item", {"id": "SKU-1", "limit": "9" * 60_000},
+                                        raise_on_error=False)
+    text = error_of(result)
+    assert text.startswith("Invalid arguments for get_item: limit: '99999999")
+    assert text.endswith("… (60,002 characters) is not of type 'integer'")
+    assert len(text) < 200
+
+
+async def test_many_errors_are_counted_not_listed(tmp_path: Path, url: str) -> None:
+    tools = {"get_item": {"operation": "getItem", "params": {"tenant": {"value": "acme"}}}}
+    async with client_for(tmp_path, url, tools=tools) as client:
+        result = await client.call_tool(
+            "get_item", {"id": "SKU-1", "filter": {f"k{i}": i for i in range(500)}},
+            raise_on_error=False)
+    text = error_of(result)
+    assert text.count("is not of type 'string'") == 5 and text.endswith("and 495 more")
+
+
+def test_json_size_counts_utf8_and_stops_past_the_limit() -> None:
+    assert json_size({"a": "é"}, 100) == len(json.dumps({"a": "é"}, ensure_ascii=False)
+                                              .encode()) - 1  # no ": " counted, one ","
+    assert json_size(["x" * 10, 1, None], 1000) == 2 + 3 + 12 + 5 + 5
+    huge = ["y" * 1000] * 10_000
+    assert 64 < json_size(huge, 64) < 20_000  # stopped at the list's length, not at 10 MB
+
+
+async def test_calls_refused_for_bad_arguments_count_toward_the_rate_limit(
+        tmp_path: Path, url: str) -> None:
+    path = write_facade(tmp_path, url)
+    text = path.read_text() + "server:\n  rate_limit: {per_minute: 1, burst: 3}\n"
+    path.write_text(text)
+    facade = load(path, environ=dict(ENV))
+    async with Client(build_server(facade, environ=ENV, observer=observers_for(facade))
+                      ) as client:
+        for _ in range(3):
+            bad = await client.call_tool("get_item", {"id": "SKU-1", "limit": "x"},
+                                         raise_on_error=False)
+            assert "is not of type 'integer'" in error_of(bad)
+        good = await client.call_tool("get_item", {"id": "SKU-1"}, raise_on_error=False)
+    assert error_of(good).startswith("Rate limit exceeded: at most 1 tool calls per minute")

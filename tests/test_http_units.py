@@ -30,7 +30,14 @@ from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import Metrics
 from facade.serve.observe import AuditLog, Observers, RateLimiter, observers_for
 from facade.serve.server import build_server
-from facade.tools import AuthSettings, JWTSettings, RateLimit, ServeSettings, StaticToken
+from facade.tools import (
+    AuthSettings,
+    JWTSettings,
+    RateLimit,
+    ServeLimits,
+    ServeSettings,
+    StaticToken,
+)
 
 Write = Callable[..., Path]
 
@@ -414,10 +421,10 @@ async def test_readiness_reasons_and_draining(write_curation: Write) -> None:
     lifecycle = Lifecycle(build_server(facade, environ={}), {"": upstream},  # type: ignore[dict-item]
                           len(facade.tools), grace=5, clock=clock)
     assert await lifecycle.not_ready() == []
-    upstream.breaker_state = "half_open"
+    upstream.breaker_state = "open"  # the backend is down: not this replica's fault
     assert await lifecycle.not_ready() == []
-    upstream.breaker_state, upstream.is_open_client = "open", False
-    assert await lifecycle.not_ready() == ["backend client closed", "circuit breaker open"]
+    upstream.is_open_client = False
+    assert await lifecycle.not_ready() == ["backend client closed"]
     lifecycle.tool_count = 3
     assert "tools not registered" in await lifecycle.not_ready()
     assert not lifecycle.drained()
@@ -462,13 +469,32 @@ async def test_front_checks_host_and_origin_except_on_probes(
     assert lifecycle.in_flight == 0
 
 
+async def test_front_sheds_past_max_in_flight_with_503_and_retry_after() -> None:
+    settings = ServeSettings(limits=ServeLimits(max_in_flight=3))
+    lifecycle = SimpleNamespace(in_flight=3, draining_since=None)  # three under way
+    metrics = Metrics()
+    front = _Front(_ok, lifecycle, settings, metrics)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=front, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        shed = await c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        probe = await c.get("/readyz")
+        lifecycle.in_flight = 2
+        admitted = await c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert (shed.status_code, shed.headers["retry-after"]) == (503, "1")
+    assert shed.json()["error"]["message"] == (
+        "facade is overloaded: 3 requests are under way on this replica; retry in 1 s")
+    assert probe.status_code == 200  # probes are never shed
+    assert admitted.status_code == 200 and lifecycle.in_flight == 2
+    assert _samples(metrics)["facade_requests_shed_total"] == 1
+
+
 @pytest.mark.parametrize("how", [["--allow-unauthenticated"], []])
 def test_allow_unauthenticated_reaches_the_server(write_curation: Write,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   how: list[str]) -> None:
     """The flag (or FACADE_ALLOW_UNAUTHENTICATED=1) lets `serve` go on to listen publicly."""
     started: list[tuple[str, int]] = []
-    monkeypatch.setattr("facade.serve.http.run", lambda app, lifecycle, host, port:
+    monkeypatch.setattr("facade.serve.http.run", lambda app, lifecycle, host, port, limits:
                         started.append((host, port)))
     env = {} if how else {"FACADE_ALLOW_UNAUTHENTICATED": "1"}
     result = CliRunner().invoke(main, ["serve", "--config", str(write_curation(HEAD + TOOLS)),

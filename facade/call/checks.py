@@ -17,7 +17,8 @@ from facade.errors import dotted_path
 if TYPE_CHECKING:
     import jsonschema
 
-__all__ = ["FAST_INPUT_KEYWORDS", "FAST_KEYWORDS", "SchemaCheck", "argument_errors"]
+__all__ = ["FAST_INPUT_KEYWORDS", "FAST_KEYWORDS", "SchemaCheck", "argument_errors", "excerpt",
+           "json_size"]
 
 
 def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
@@ -118,17 +119,60 @@ class SchemaCheck:
         return self._validator
 
 
+_MAX_ERRORS = 5  # a list of 10,000 wrong items gets five messages and a count
+_EXCERPT = 40  # characters of a value quoted in an error message
+
+
+def excerpt(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut to a few dozen characters."""
+    text = repr(value)
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + f"… ({len(text):,} characters)"
+
+
 def argument_errors(validator: jsonschema.Draft202012Validator, arguments: Any) -> list[str]:
+    """What is wrong with `arguments`, in short messages: at most `_MAX_ERRORS` of them,
+    and no value quoted beyond `_EXCERPT` characters, however large it is."""
     messages = []
-    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
+    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+    for error in errors[:_MAX_ERRORS]:
         where = dotted_path(tuple(error.absolute_path))
         if error.validator == "additionalProperties" and not error.absolute_path:
             allowed = sorted((error.schema.get("properties") or {}))
             extra = sorted(set(arguments) - set(allowed)) if isinstance(arguments, dict) else []
-            messages.append(f"unknown argument(s) {', '.join(map(repr, extra))}; the tool "
+            messages.append(f"unknown argument(s) {', '.join(map(excerpt, extra))}; the tool "
                             f"takes {', '.join(allowed) or 'no arguments'}")
         elif error.validator == "required":
             messages.append(error.message.replace("property", "argument"))
         else:
-            messages.append(f"{where or 'arguments'}: {error.message}")
+            message = error.message
+            quoted = repr(error.instance)
+            if len(quoted) > _EXCERPT:
+                message = message.replace(quoted, excerpt(error.instance))
+            messages.append(f"{where or 'arguments'}: {message}")
+    if len(errors) > _MAX_ERRORS:
+        messages.append(f"and {len(errors) - _MAX_ERRORS} more")
     return messages
+
+
+def json_size(value: Any, limit: int) -> int:
+    """About how many bytes `value` takes as JSON (UTF-8), counted without encoding it;
+    the count stops once past `limit`, so a huge value costs no more than a small one."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+            if total <= limit and not item.isascii():
+                total += len(item.encode("utf-8", "surrogatepass")) - len(item)
+        elif isinstance(item, dict):
+            total += 2 + len(item)
+            for key, member in item.items():
+                stack.append(key)
+                stack.append(member)
+        elif isinstance(item, (list, tuple)):
+            total += 2 + len(item)
+            stack.extend(item)
+        else:
+            total += 5  # a number, true, false or null: a few bytes
+    return total

@@ -59,7 +59,8 @@ class Observer:
     """Hooks the call path reports to. The base class ignores everything."""
 
     def call_started(self, record: CallRecord) -> None:
-        """A tool call passed to the upstream client (arguments already valid)."""
+        """A tool call arrived (its arguments not yet checked: a call refused for bad
+        arguments still counts toward a rate limit). May refuse it with a `ToolError`."""
 
     def call_finished(self, record: CallRecord) -> None:
         """A tool call ended, in any way; `record.outcome` says how."""

@@ -4,7 +4,7 @@ Exceptions raised to the server (all fastmcp `ToolError`s, so their message reac
 client even with error details masked):
 
     UpstreamError            outcome "backend_error": transport failure, status >= 400
-    ├── BackendBusy          outcome "busy": `max_concurrency` calls already in flight
+    ├── BackendBusy          outcome "busy": no backend slot (`max_concurrency`) freed up in time
     ├── BackendUnavailable   outcome "unavailable": the circuit breaker is open
     ├── RateLimited          outcome "rate_limited": 429/503 with a Retry-After too long
     └── DeadlineExceeded     outcome "timeout": a timeout, or the call's deadline passed
@@ -16,6 +16,7 @@ first, with a test that every `httpx.TransportError` is covered.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -24,7 +25,10 @@ from fastmcp.exceptions import ToolError
 from facade.tools import ToolDefinition
 
 __all__ = ["BackendBusy", "BackendUnavailable", "DeadlineExceeded", "MissingCredentialError",
-           "RateLimited", "UpstreamError", "hint", "label", "map_upstream_errors"]
+           "RateLimited", "UpstreamError", "backend_fault", "hint", "label",
+           "map_upstream_errors", "raise_for_status"]
+
+logger = logging.getLogger("facade.upstream")  # the call's story, in one logger
 
 _STATUS_HINTS = {
     400: "the backend rejected the arguments; check them against the tool's schema",
@@ -80,6 +84,12 @@ def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
     what = label(tool)
     try:
         yield
+    except httpx.ConnectTimeout as exc:
+        seconds = timeout.connect if isinstance(timeout, httpx.Timeout) else timeout
+        after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
+        raise DeadlineExceeded(f"The backend for {what} did not accept a connection in time "
+                               f"(connect timeout{after}); retry later or tell the "
+                               "operator") from exc
     except httpx.TimeoutException as exc:
         kind = type(exc).__name__.removesuffix("Timeout").lower() or "request"
         seconds = getattr(timeout, kind, None) if isinstance(timeout, httpx.Timeout) \
@@ -98,3 +108,25 @@ def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
     except httpx.TransportError as exc:
         raise UpstreamError(f"The request {what} failed in transport "
                             f"({type(exc).__name__}); retry later") from exc
+
+
+def backend_fault(exc: UpstreamError) -> bool:
+    """Whether a failed call says the backend is unwell (so it counts toward opening the
+    breaker): timeouts, rate limits and transport failures do; an answer that is too big
+    or malformed for this request does not."""
+    return isinstance(exc, (DeadlineExceeded, RateLimited)) or \
+        isinstance(exc.__cause__, httpx.TransportError)
+
+
+def raise_for_status(tool: ToolDefinition, status: int, reason: str, excerpt: str | None
+                     ) -> None:
+    """Raise the error a redirect or an error status means for the model, if it is one."""
+    what = label(tool)
+    if 300 <= status < 400:
+        raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
+                            "facade does not follow; tell the operator")
+    if status >= 400:
+        logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
+        said = f" The backend said: {excerpt}" if excerpt else ""
+        raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
+                            f"{tool.name}): {hint(status)}.{said}".replace("  ", " "))

@@ -18,7 +18,13 @@ from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
 from facade.call.bodies import decode_json
-from facade.call.checks import FAST_INPUT_KEYWORDS, FAST_KEYWORDS, SchemaCheck, argument_errors
+from facade.call.checks import (
+    FAST_INPUT_KEYWORDS,
+    FAST_KEYWORDS,
+    SchemaCheck,
+    argument_errors,
+    json_size,
+)
 from facade.call.encoding import ArgumentError, encode_request
 from facade.call.events import CallRecord, Observer, open_call
 from facade.call.failures import UpstreamError
@@ -104,6 +110,17 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
+        try:  # first: a refused call counts toward the rate limit, valid or not
+            self._observer.call_started(record)
+        except ToolError:
+            record.outcome = "rejected"
+            raise
+        cap = definition.max_argument_bytes
+        size = json_size(arguments, cap)
+        if size > cap:  # before the schema checks, which would copy the values into errors
+            record.outcome = "invalid_arguments"
+            raise ToolError(f"Invalid arguments for {self.name}: they take more than "
+                            f"{cap:,} bytes as JSON, the most this tool accepts")
         problems = [] if self._inputs.fast_accepts(arguments) else argument_errors(
             self._inputs.validator, arguments)
         if problems:
@@ -118,11 +135,6 @@ class CuratedTool(Tool):
             raise ToolError(f"Tool {self.name} is not connected to a backend")
         record.arguments = {k: arguments[k] for k in definition.audit_arguments
                             if k in arguments} or None
-        try:
-            self._observer.call_started(record)
-        except ToolError:
-            record.outcome = "rejected"
-            raise
         upstream = self._upstream
         response = await upstream.send(definition, request, _forwarded(
             upstream.backend.forward_headers))

@@ -7,8 +7,9 @@ redacted excerpt), URLs and credentials never appear in those messages.
 
 One call, in order:
 
-    circuit breaker → concurrency limit → deadline {
-        attempt → retry on connect errors / 429 / 502 / 503 / 504 (idempotent only)
+    circuit breaker → deadline {
+        backend slot (max_concurrency) { attempt } → retry on connect errors / 429 / 502 /
+        503 / 504 (idempotent only)
     } → status → capped body
 
 The exceptions it raises are described in `facade.call.failures`.
@@ -25,7 +26,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -41,10 +42,12 @@ from facade.call.failures import (
     MissingCredentialError,
     RateLimited,
     UpstreamError,
-    hint,
+    backend_fault,
     label,
     map_upstream_errors,
+    raise_for_status,
 )
+from facade.call.guard import BackendSlots, Progress
 from facade.call.resilience import CircuitBreaker, retry_after_seconds
 from facade.call.scrub import register_secrets, scrub
 from facade.shaping import Shaper
@@ -129,7 +132,7 @@ class Upstream:
         self.breaker = CircuitBreaker(
             backend.breaker_failures, backend.breaker_reset_after,
             on_change=lambda state: self.observer.breaker_changed(backend.base_url, state))
-        self.in_flight = 0
+        self.slots = BackendSlots(backend.max_concurrency)
         base = urlsplit(backend.base_url + "/")
         self._origin = (base.scheme, base.hostname, base.port)
         self._base_path = base.path
@@ -143,6 +146,11 @@ class Upstream:
         self._timeouts = self._timeout.as_dict()
         self._pool: httpx.AsyncBaseTransport | None = None
         self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent to the backend and not yet answered."""
+        return self.slots.in_flight
 
     @property
     def breaker_state(self) -> str:
@@ -188,31 +196,46 @@ class Upstream:
 
     async def send(self, tool: ToolDefinition, req: EncodedRequest,
                    forwarded: Mapping[str, str] | None = None) -> BackendResponse:
-        """One call: concurrency limit, breaker and deadline around the attempts."""
+        """One call: breaker and deadline around the attempts, each of which takes one of
+        the backend's `max_concurrency` slots while it is sent and answered."""
         request = self._build(tool, req, forwarded)
-        if self.in_flight >= self.backend.max_concurrency:
-            raise BackendBusy(f"The backend for {label(tool)} is busy: "
-                              f"{self.backend.max_concurrency} calls are already in flight; "
-                              "retry in a moment")
-        wait = self.breaker.retry_in()
+        wait, ticket = self.breaker.admit()
         if wait is not None:
             raise BackendUnavailable(
                 f"The backend for {label(tool)} is failing, so facade is not calling it for "
                 f"now (circuit breaker open); retry in {max(1, round(wait))} s")
-        self.in_flight += 1
-        success: bool | None = None  # None: the call was cancelled, which says nothing
+        success: bool | None = None  # None: cancelled or never sent, which says nothing
         try:
             try:
                 response = await self._within_deadline(tool, request)
+            except BackendBusy:
+                raise
             except UpstreamError as exc:
-                success = not _backend_fault(exc)
+                success = not backend_fault(exc)
                 raise
             success = response.status < 500 and response.status != 429
-            _raise_for_status(tool, response, self._excerpt(response))
+            raise_for_status(tool, response.status, response.reason, self._excerpt(response))
             return response
         finally:
-            self.in_flight -= 1
-            self.breaker.record(success)
+            self.breaker.record(success, ticket)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, tool: ToolDefinition, deadline: float, progress: Progress
+                    ) -> AsyncIterator[None]:
+        """One of the backend's slots (`facade.call.guard`), waited for up to the pool
+        timeout: only then is the call refused as busy."""
+        patience = min(self._timeout.pool or 0.0, max(0.0, deadline - time.monotonic()))
+        try:
+            async with self.slots.hold(patience):
+                progress.slotted()
+                yield
+        except TimeoutError:
+            if progress.stage != "queued":
+                raise
+            raise BackendBusy(
+                f"The backend for {label(tool)} is busy: {self.backend.max_concurrency} "
+                f"requests to it stayed under way for {patience:.2g} s; retry in a moment"
+                ) from None
 
     def _build(self, tool: ToolDefinition, req: EncodedRequest,
                forwarded: Mapping[str, str] | None) -> httpx.Request:
@@ -258,16 +281,27 @@ class Upstream:
     async def _within_deadline(self, tool: ToolDefinition, request: httpx.Request
                                ) -> BackendResponse:
         deadline = self.backend.timeout
+        progress = Progress()
+        request.extensions["trace"] = progress.trace
         try:
             async with asyncio.timeout(deadline):
-                return await self._attempts(tool, request, time.monotonic() + deadline)
+                return await self._attempts(tool, request, time.monotonic() + deadline, progress)
         except TimeoutError as exc:
-            raise DeadlineExceeded(f"The backend did not finish answering {label(tool)} "
-                                   f"within the {deadline:g} s deadline; retry later, or "
-                                   "narrow the request") from exc
+            what = label(tool)
+            if progress.stage == "queued":
+                raise BackendBusy(f"The backend for {what} is busy: no request to it "
+                                  f"finished within the {deadline:g} s deadline; retry in a "
+                                  "moment") from exc
+            if progress.stage == "connecting":
+                raise DeadlineExceeded(f"The backend for {what} could not be reached within "
+                                       f"the {deadline:g} s deadline (connection attempts "
+                                       "timed out); retry later or tell the operator") from exc
+            raise DeadlineExceeded(f"The backend did not finish answering {what} within "
+                                   f"the {deadline:g} s deadline; retry later, or narrow "
+                                   "the request") from exc
 
-    async def _attempts(self, tool: ToolDefinition, request: httpx.Request, deadline: float
-                        ) -> BackendResponse:
+    async def _attempts(self, tool: ToolDefinition, request: httpx.Request, deadline: float,
+                        progress: Progress) -> BackendResponse:
         record = current_call.get()
         retries = self.backend.retry_attempts if tool.binding.method in IDEMPOTENT_METHODS \
             else 0
@@ -275,8 +309,9 @@ class Upstream:
             last = attempt == retries
             started = time.perf_counter()
             try:
-                with map_upstream_errors(tool, self._timeout):
-                    response = await self._attempt(tool, request)
+                async with self._slot(tool, deadline, progress):
+                    with map_upstream_errors(tool, self._timeout):
+                        response = await self._attempt(tool, request)
             except UpstreamError as exc:
                 connect_error = isinstance(exc.__cause__, (httpx.ConnectError,
                                                            httpx.ConnectTimeout))
@@ -349,26 +384,3 @@ class Upstream:
                                   ensure_ascii=False)
         text = scrub(" ".join(text.split()))
         return text[:limit] + ("…" if len(text) > limit else "")
-
-
-def _backend_fault(exc: UpstreamError) -> bool:
-    """Whether a failed call says the backend is unwell (so it counts toward opening the
-    breaker): timeouts, rate limits and transport failures do; an answer that is too big
-    or malformed for this request does not."""
-    return isinstance(exc, (DeadlineExceeded, RateLimited)) or \
-        isinstance(exc.__cause__, httpx.TransportError)
-
-
-def _raise_for_status(tool: ToolDefinition, response: BackendResponse, excerpt: str | None
-                      ) -> None:
-    status = response.status
-    what = label(tool)
-    if 300 <= status < 400:
-        raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
-                            "facade does not follow; tell the operator")
-    if status >= 400:
-        reason = response.reason
-        logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
-        said = f" The backend said: {excerpt}" if excerpt else ""
-        raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
-                            f"{tool.name}): {hint(status)}.{said}".replace("  ", " "))

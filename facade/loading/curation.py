@@ -36,6 +36,7 @@ from facade.loading.sections import (
     Timeouts,
 )
 from facade.loading.yamlsource import YAMLDocument
+from facade.tools import DEFAULT_MAX_ARGUMENT_BYTES
 
 __all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTAuth",
            "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
@@ -111,6 +112,10 @@ class ToolCuration(StrictModel):
     max_response_bytes: int | None = Field(
         None, gt=0, description="This tool's cap on the decoded response body; defaults "
         "to `backend.max_response_bytes`."
+    )
+    max_argument_bytes: int = Field(
+        DEFAULT_MAX_ARGUMENT_BYTES, gt=0, description="Largest arguments a call may pass, "
+        "measured as JSON, checked before anything else looks at them."
     )
     scopes: list[str] = Field(
         default_factory=list, description="Scopes a caller's token needs to see and call "

@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Auth", "Backend", "CircuitBreaker", "InboundAuth",
-           "JWTAuth", "RateLimitCuration", "Retries", "ServerInfo", "StaticTokenAuth",
-           "StrictModel", "Timeouts"]
+           "JWTAuth", "RateLimitCuration", "Retries", "ServerInfo", "ServerLimits",
+           "StaticTokenAuth", "StrictModel", "Timeouts"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -83,6 +83,26 @@ class RateLimitCuration(StrictModel):
     burst: int = Field(10, ge=1, description="Calls allowed in a burst (the bucket size).")
 
 
+class ServerLimits(StrictModel):
+    """What one `serve --transport http` replica takes on before it sheds or closes."""
+
+    max_in_flight: int = Field(
+        64, ge=1, description="MCP requests under way at once; more are answered 503 with "
+        "`Retry-After` at once (overload is shed, not queued)."
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections (and requests) at once; past it every "
+        "request is answered 503 (uvicorn's `limit_concurrency`)."
+    )
+    request_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client gets to send a request's headers and "
+        "body, from connecting or from its first byte; then the connection is closed."
+    )
+    keep_alive: int = Field(
+        5, ge=1, description="Seconds an idle kept-alive connection stays open."
+    )
+
+
 class ServerInfo(StrictModel):
     name: str | None = Field(None, description="MCP server name shown to clients.")
     instructions: str | None = Field(
@@ -104,6 +124,10 @@ class ServerInfo(StrictModel):
     )
     shutdown_grace: float = Field(
         20.0, gt=0, description="Seconds in-flight calls get to finish after SIGTERM."
+    )
+    limits: ServerLimits = Field(
+        default_factory=ServerLimits, description="Load shedding, connection cap and "
+        "timeouts for slow clients (`serve --transport http`)."
     )
 
 
@@ -177,7 +201,8 @@ class Backend(StrictModel):
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker,
                                             description="Fail fast while the backend is down.")
     max_concurrency: int = Field(
-        32, ge=1, description="Calls in flight to the backend at once; more fail fast as busy."
+        32, ge=1, description="Requests under way to the backend at once; more wait up to "
+        "`timeouts.pool` for one to finish, then fail as busy."
     )
     max_json_depth: int = Field(64, ge=1, description="Deepest JSON nesting accepted.")
     max_json_items: int = Field(

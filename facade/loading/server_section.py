@@ -23,6 +23,7 @@ from facade.tools import (
     AuthSettings,
     JWTSettings,
     RateLimit,
+    ServeLimits,
     ServeSettings,
     StaticToken,
 )
@@ -52,6 +53,7 @@ def serve_settings(info: ServerInfo, expand: Expand, problems: list[Problem],
         allowed_hosts=hosts, allowed_origins=origins,
         rate_limit=RateLimit(limit.per_minute, limit.burst) if limit else None,
         shutdown_grace=info.shutdown_grace,
+        limits=ServeLimits(**info.limits.model_dump()),
     )
 
 

@@ -328,6 +328,7 @@ class SingleLoader:
             shaper=shaper,
             operation=ref.operation_id or ref.label,
             max_response_bytes=tool.max_response_bytes,
+            max_argument_bytes=tool.max_argument_bytes,
             audit_arguments=tuple(tool.audit_args),
             scopes=tuple(tool.scopes),
         )

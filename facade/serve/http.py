@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import time
@@ -35,11 +36,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facade.call.upstream import MissingCredentialError
 from facade.serve.components import Upstreams
+from facade.serve.connections import read_deadline
 from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import CONTENT_TYPE, Metrics
 from facade.serve.observe import observers_for
 from facade.serve.server import build_server, build_upstreams
-from facade.tools import Facade, ServeSettings
+from facade.tools import Facade, ServeLimits, ServeSettings
 
 __all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "build_http",
            "check_bind", "describe", "http_app", "public_url_for", "run", "say", "serve_http"]
@@ -70,7 +72,7 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
     app, lifecycle = build_http(facade, public_url=public_url, environ=environ, watch=watch)
     say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({describe(settings)})")
-    run(app, lifecycle, host, port)
+    run(app, lifecycle, host, port, settings.limits)
 
 
 def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | None = None,
@@ -162,16 +164,20 @@ class Lifecycle:
     draining_since: float | None = field(default=None)
 
     async def not_ready(self) -> list[str]:
-        """Why this replica should get no traffic; empty when it is ready."""
+        """Why this replica should get no traffic; empty when it is ready.
+
+        Judged by the replica's own state only. A backend's health (its circuit breaker)
+        is not a reason: every replica shares the backend, so it would take them all out
+        of the Service, no call would reach the breaker to close it, and readiness would
+        outlast the outage. The breaker shows in /metrics and in the tools' errors; the
+        tools of other APIs keep working meanwhile.
+        """
         reasons = []
         if self.draining_since is not None:
             reasons.append("shutting down")
         for api, upstream in self.upstreams.items():
-            of = f" ({api})" if api else ""
             if not upstream.is_open_client:
-                reasons.append(f"backend client closed{of}")
-            if upstream.breaker_state == "open":
-                reasons.append(f"circuit breaker open{of}")
+                reasons.append("backend client closed" + (f" ({api})" if api else ""))
         if len(await self.server.list_tools(run_middleware=False)) != self.tool_count:
             reasons.append("tools not registered")
         return reasons
@@ -195,9 +201,12 @@ class Lifecycle:
 class _Front:
     """Probes pass through; every other request is Host/Origin-checked and counted."""
 
-    def __init__(self, app: ASGIApp, lifecycle: Lifecycle, settings: ServeSettings) -> None:
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle, settings: ServeSettings,
+                 metrics: Metrics | None = None) -> None:
         self.app = app
         self.lifecycle = lifecycle
+        self.max_in_flight = settings.limits.max_in_flight
+        self.metrics = metrics
         self.guarded = HostOriginGuardMiddleware(
             app, allowed_hosts=list(settings.allowed_hosts),
             allowed_origins=list(settings.allowed_origins), mode="strict")
@@ -205,6 +214,9 @@ class _Front:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
+            return
+        if self.lifecycle.in_flight >= self.max_in_flight:
+            await self._shed(scope, receive, send)
             return
         self.lifecycle.in_flight += 1
         try:
@@ -220,6 +232,20 @@ class _Front:
                     "Retry-After": "1", "Connection": "close"})(scope, receive, send)
         finally:
             self.lifecycle.in_flight -= 1
+
+
+    async def _shed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """This replica is at `server.limits.max_in_flight`: say so at once, cheaply,
+        rather than queue the request behind the others (where it would wait out its
+        client's timeout, and make every other call slower)."""
+        if self.metrics is not None:
+            self.metrics.shed()
+        message = (f"facade is overloaded: {self.max_in_flight} requests are under way on "
+                   "this replica; retry in 1 s")
+        body = json.dumps({"jsonrpc": "2.0", "id": None,
+                           "error": {"code": -32000, "message": message}})
+        await Response(body, status_code=503, media_type="application/json", headers={
+            "Retry-After": "1", "Cache-Control": "no-store"})(scope, receive, send)
 
 
 def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
@@ -239,11 +265,13 @@ def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
 
     @server.custom_route("/metrics", methods=["GET"], include_in_schema=False)
     async def metrics_route(request: Request) -> Response:
+        for upstream in lifecycle.upstreams.values():
+            upstream.breaker.refresh()  # open → half_open once due, even with no calls
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     app = server.http_app(path=MCP_PATH, json_response=True, stateless_http=True,
                           host_origin_protection=False)  # _Front does it, probes excepted
-    return _Front(app, lifecycle, settings)
+    return _Front(app, lifecycle, settings, metrics)
 
 
 class _Server(uvicorn.Server):
@@ -270,12 +298,22 @@ class _Server(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed."""
+def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
+        limits: ServeLimits | None = None) -> None:
+    """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed.
+
+    Slow clients are bounded by `limits` (`server.limits`): a request must arrive whole
+    within `request_timeout`, idle kept-alive connections close after `keep_alive`, and
+    past `max_connections` open connections every request is answered 503 by uvicorn.
+    Headers are capped by h11 at 16 KiB (a larger head is answered 400)."""
+    limits = limits or ServeLimits()
     # No access log: the audit log has one line per tool call, with who made it.
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False,
                             log_level="info", server_header=False, ws="none",
-                            timeout_graceful_shutdown=max(1, round(lifecycle.grace)))
+                            timeout_graceful_shutdown=max(1, round(lifecycle.grace)),
+                            http=read_deadline(limits.request_timeout),
+                            limit_concurrency=limits.max_connections,
+                            timeout_keep_alive=limits.keep_alive)
     server = _Server(config, lifecycle)
     server.run()
     if server.started:

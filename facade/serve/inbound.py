@@ -1,7 +1,8 @@
 """Serve time: who may call the façade over HTTP, built on fastmcp's verifiers.
 
     server.auth.tokens  → `StaticTokenVerifier` (token values read from env vars, here, once)
-    server.auth.jwt     → `JWTVerifier` against the JWKS, issuer and audience (all required)
+    server.auth.jwt     → `JWTVerifier` against the JWKS, issuer and audience (all required),
+                          plus `_TimedJWTs`: `exp` required, `nbf` and `iat` honoured
     both                → the first verifier that accepts the token wins
 
 The verifier is wrapped in a `RemoteAuthProvider`, which serves RFC 9728 protected-resource
@@ -12,7 +13,8 @@ no or a bad token `401` with `WWW-Authenticate: Bearer … resource_metadata="�
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,9 +34,10 @@ from facade.call.events import CallRecord, Observer
 from facade.call.scrub import register_secrets
 from facade.tools import AuthSettings, Facade
 
-__all__ = ["MIN_TOKEN_LENGTH", "InboundAuthError", "ToolScopes", "build_auth"]
+__all__ = ["JWT_LEEWAY", "MIN_TOKEN_LENGTH", "InboundAuthError", "ToolScopes", "build_auth"]
 
 MIN_TOKEN_LENGTH = 16
+JWT_LEEWAY = 60  # seconds of clock skew allowed between the identity provider and us
 
 
 class InboundAuthError(Exception):
@@ -54,6 +57,48 @@ class _FirstMatch(TokenVerifier):
             if found is not None:
                 return found
         return None
+
+
+class _TimedJWTs(JWTVerifier):
+    """fastmcp's `JWTVerifier` refuses an expired token but accepts one without `exp`, and
+    ignores `nbf` and `iat`. Here a token must carry a numeric `exp` (in the past: refused,
+    by fastmcp), must not be used before its `nbf`, nor claim to be issued in the future
+    (`iat`); both with `JWT_LEEWAY` seconds for clock skew."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float] = time.time,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        found = await super().load_access_token(token)
+        if found is None:
+            return None
+        why = _untimely(found.claims, self._clock())
+        if why is not None:
+            self.logger.info("Bearer token rejected for client %s: %s", found.client_id, why)
+            return None
+        return found
+
+
+def _untimely(claims: Mapping[str, Any], now: float) -> str | None:
+    """Why a token's time claims refuse it now, or None."""
+    def number(name: str) -> float | None:
+        value = claims.get(name)
+        return float(value) if isinstance(value, (int, float)) and \
+            not isinstance(value, bool) else None
+
+    exp, nbf, iat = number("exp"), number("nbf"), number("iat")
+    if exp is None:
+        return "no numeric exp claim"
+    if exp <= now:
+        return "token expired"
+    for name, value in (("nbf", nbf), ("iat", iat)):
+        if name in claims and value is None:
+            return f"{name} is not a number"
+        if value is not None and value > now + JWT_LEEWAY:
+            return f"{name} is in the future"
+    return None
 
 
 class _ResourceServer(RemoteAuthProvider):
@@ -91,7 +136,7 @@ def build_auth(facade: Facade, settings: AuthSettings, public_url: str,
         verifiers.append(StaticTokenVerifier(_static_tokens(settings, environ)))
     jwt = settings.jwt
     if jwt is not None:
-        verifiers.append(JWTVerifier(
+        verifiers.append(_TimedJWTs(
             jwks_uri=jwt.jwks_uri, issuer=jwt.issuer, audience=list(jwt.audience),
             algorithm=jwt.algorithm))
     verifier = verifiers[0] if len(verifiers) == 1 else _FirstMatch(verifiers)

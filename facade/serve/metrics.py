@@ -12,6 +12,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_backend_response_bytes_total{tool}
     facade_backend_retries_total{tool,reason}
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
+    facade_requests_shed_total                       HTTP requests answered 503 (overload)
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class Metrics(Observer):
                                ["tool", "reason"], registry=r)
         self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit breaker.",
                             ["backend"], states=BREAKER_STATES, registry=r)
+        self.shed_requests = Counter("facade_requests_shed",
+                                     "HTTP requests answered 503 because this replica had "
+                                     "server.limits.max_in_flight under way.", registry=r)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
@@ -97,6 +101,9 @@ class Metrics(Observer):
     def breaker_changed(self, backend: str, state: str) -> None:
         if state in BREAKER_STATES:
             self.breaker.labels(backend).state(state)
+
+    def shed(self) -> None:
+        self.shed_requests.inc()
 
     @property
     def calls_in_flight(self) -> int:
