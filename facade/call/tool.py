@@ -124,8 +124,10 @@ class CuratedTool(Tool):
             record.outcome = "rejected"
             raise
         upstream = self._upstream
+        identity = await upstream.identity.headers_for(get_access_token()) \
+            if upstream.identity is not None else None
         response = await upstream.send(definition, request, _forwarded(
-            upstream.backend.forward_headers))
+            upstream.backend.forward_headers), identity)
         if response.media_type == "application/json" or response.media_type.endswith("+json"):
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,

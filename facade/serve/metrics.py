@@ -12,6 +12,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_backend_response_bytes_total{tool}
     facade_backend_retries_total{tool,reason}
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
+    facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class Metrics(Observer):
                                ["tool", "reason"], registry=r)
         self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit breaker.",
                             ["backend"], states=BREAKER_STATES, registry=r)
+        self.exchanges = Counter("facade_token_exchanges", "Token exchanges (RFC 8693) by "
+                                 "backend and outcome.", ["backend", "outcome"], registry=r)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
@@ -97,6 +100,9 @@ class Metrics(Observer):
     def breaker_changed(self, backend: str, state: str) -> None:
         if state in BREAKER_STATES:
             self.breaker.labels(backend).state(state)
+
+    def token_exchange(self, backend: str, outcome: str) -> None:
+        self.exchanges.labels(backend, outcome).inc()
 
     @property
     def calls_in_flight(self) -> int:
