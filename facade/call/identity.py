@@ -29,7 +29,9 @@ from facade.call.exchange import TokenExchanger
 from facade.call.scrub import register_ephemeral
 from facade.tools import BackendSettings
 
-__all__ = ["MAX_HEADER_VALUE", "CallerIdentity", "claim_text"]
+__all__ = ["MAX_HEADER_VALUE", "CallerIdentity", "claim_text", "meets_claims"]
+
+Conditions = tuple[tuple[str, tuple[str, ...]], ...]
 
 MAX_HEADER_VALUE = 1024
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -107,3 +109,20 @@ def _scalar(value: object) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     return ""  # objects have no header form: treated as absent
+
+
+def meets_claims(conditions: Conditions, caller: AccessToken | None) -> bool:
+    """Whether the caller's verified token meets every (claim, accepted values) condition:
+    its value, or one item of a list claim such as `groups`, is among the accepted ones.
+    No caller meets a condition."""
+    if not conditions:
+        return True
+    claims = (caller.claims or {}) if caller is not None else None
+    if claims is None:
+        return False
+    for claim, accepted in conditions:
+        value = claims.get(claim)
+        held = value if isinstance(value, list) else [value]
+        if not any(_scalar(v) in accepted for v in held if v is not None):
+            return False
+    return True

@@ -22,6 +22,7 @@ from facade.call.checks import FAST_INPUT_KEYWORDS, FAST_KEYWORDS, SchemaCheck, 
 from facade.call.encoding import ArgumentError, encode_request
 from facade.call.events import CallRecord, Observer, open_call
 from facade.call.failures import UpstreamError
+from facade.call.identity import meets_claims
 from facade.call.scrub import contains_secret, scrub, scrub_data
 from facade.call.upstream import Upstream
 from facade.errors import dotted_path
@@ -104,6 +105,11 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
+        if definition.claims and not meets_claims(definition.claims, get_access_token()):
+            # `ToolClaims` hides and refuses it first over HTTP; this holds for resources too.
+            record.outcome = "refused"
+            raise ToolError(f"Tool {self.name} is not available to this caller: its token "
+                            "does not meet the tool's claim conditions")
         problems = [] if self._inputs.fast_accepts(arguments) else argument_errors(
             self._inputs.validator, arguments)
         if problems:

@@ -34,6 +34,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facade.call.upstream import MissingCredentialError
+from facade.serve.claims import ToolClaims, claim_conditions
 from facade.serve.components import Upstreams
 from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import CONTENT_TYPE, Metrics
@@ -88,6 +89,11 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
         server.add_middleware(scopes)
         if reloader is not None:  # a reload brings new tools, with their scopes
             reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
+    if auth is not None and (watch or any(t.claims for t in facade.tools)):
+        claims = ToolClaims(claim_conditions(facade))
+        server.add_middleware(claims)
+        if reloader is not None:
+            reloader.on_swap.append(lambda new: claims.update(claim_conditions(new)))
     app = http_app(server, lifecycle, metrics, settings)
     say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({_describe(settings)})")
