@@ -51,7 +51,7 @@ class Secret:
         if self.file is None:
             return self._value
         seen = _signature(self.file)
-        if seen == self._seen and seen is not None:
+        if seen == self._seen:  # unchanged, or still missing (warned once already)
             return self._value
         self._seen = seen
         value, why = _read(self.file)

@@ -21,7 +21,7 @@ __all__ = ["MASK", "contains_secret", "install_log_scrubber", "register_ephemera
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words; such secrets are not secrets
 _MAX_EPHEMERAL = 20_000
-_secrets: frozenset[str] = frozenset()
+_secrets: tuple[str, ...] = ()  # longest first: a secret inside another is masked with it
 _lasting: frozenset[str] = frozenset()  # from `register_secrets`: kept for good
 _ephemeral: dict[str, None] = {}  # oldest first
 _lock = threading.Lock()
@@ -33,7 +33,7 @@ def register_secrets(values: Iterable[str]) -> None:
     global _secrets, _lasting
     with _lock:
         _lasting = _lasting | {v for v in values if len(v) >= _MIN_LENGTH}
-        _secrets = _lasting.union(_ephemeral)
+        _secrets = _longest_first(_lasting.union(_ephemeral))
 
 
 def register_ephemeral(values: Iterable[str]) -> None:
@@ -46,7 +46,11 @@ def register_ephemeral(values: Iterable[str]) -> None:
                 _ephemeral[value] = None
         while len(_ephemeral) > _MAX_EPHEMERAL:
             del _ephemeral[next(iter(_ephemeral))]
-        _secrets = _lasting.union(_ephemeral)
+        _secrets = _longest_first(_lasting.union(_ephemeral))
+
+
+def _longest_first(values: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 def scrub(text: str) -> str:
