@@ -128,9 +128,12 @@ class TokenExchangeSettings:
 
     token_endpoint: str
     client_id: str
-    client_auth: str = "client_secret_basic"  # or "client_secret_post"
+    client_auth: str = "client_secret_basic"  # or "client_secret_post", "private_key_jwt"
     client_secret_env: str | None = None
     client_secret_file: str | None = None  # absolute path
+    private_key_file: str | None = None  # absolute path of a PEM key (private_key_jwt)
+    private_key_id: str | None = None
+    assertion_algorithm: str = "RS256"
     audience: str | None = None
     resource: str | None = None
     scopes: tuple[str, ...] = ()

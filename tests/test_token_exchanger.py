@@ -7,13 +7,18 @@ import asyncio
 import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from fastmcp.server.auth.providers.jwt import RSAKeyPair
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from facade.call.events import Observer
+from facade.call.failures import MissingCredentialError
 from facade.call.exchange import (
     GRANT_TYPE,
     ExchangeFailed,
@@ -255,3 +260,38 @@ async def test_a_connection_failure_is_retried_then_reported() -> None:
 async def test_subject_and_exchanged_tokens_are_scrubbed() -> None:
     token = await exchanger(IdP()).token_for("alice", "subject-scrub-me")
     assert scrub(f"log {token} and subject-scrub-me") == "log *** and ***"
+
+
+async def test_private_key_jwt_signs_a_fresh_assertion_for_each_exchange(tmp_path: Path
+                                                                         ) -> None:
+    pair = RSAKeyPair.generate()
+    pem = tmp_path / "facade-key.pem"
+    pem.write_text(pair.private_key.get_secret_value())
+    settings = TokenExchangeSettings(ENDPOINT, "facade", client_auth="private_key_jwt",
+                                     private_key_file=str(pem), private_key_id="key-1",
+                                     audience="orders")
+    idp = IdP(expires_in=None)
+    te = TokenExchanger(settings, BACKEND, environ={}, transport=httpx.MockTransport(idp))
+    for subject in ("s-1", "s-2"):
+        await te.token_for("alice", subject)
+    forms = [parse_qs(r.content.decode()) for r in idp.requests]
+    public = RSAKey.import_key(pair.public_key)
+    assertions = [jwt.decode(f["client_assertion"][0], public) for f in forms]
+    for form, assertion in zip(forms, assertions, strict=True):
+        assert form["client_id"] == ["facade"] and "authorization" not in idp.requests[0].headers
+        assert form["client_assertion_type"] == [
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+        assert assertion.header == {"alg": "RS256", "typ": "JWT", "kid": "key-1"}
+        claims = assertion.claims
+        assert (claims["iss"], claims["sub"], claims["aud"]) == ("facade", "facade", ENDPOINT)
+        assert claims["exp"] - claims["iat"] == 60
+    assert assertions[0].claims["jti"] != assertions[1].claims["jti"]
+
+
+def test_private_key_jwt_without_a_usable_key_does_not_start(tmp_path: Path) -> None:
+    pem = tmp_path / "facade-key.pem"
+    pem.write_text(RSAKeyPair.generate().public_key)  # a public key is not enough
+    settings = TokenExchangeSettings(ENDPOINT, "facade", client_auth="private_key_jwt",
+                                     private_key_file=str(pem), audience="orders")
+    with pytest.raises(MissingCredentialError, match="does not hold a private key for RS256"):
+        TokenExchanger(settings, BACKEND, environ={})

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from facade.call.assertion import ASSERTION_TYPE, ClientAssertions
 from facade.call.credentials import Secret
 from facade.call.events import Observer
 from facade.call.failures import UpstreamError
@@ -89,9 +90,16 @@ class TokenExchanger:
         self.settings, self.backend = settings, backend
         self.observer = observer or Observer()
         where = "backend.auth.token_exchange"
-        key = "client_secret_file" if settings.client_secret_file else "client_secret_env"
-        self._secret = Secret(f"{where}.{key}", env=settings.client_secret_env,
-                              file=settings.client_secret_file, environ=environ)
+        if settings.private_key_file is not None:
+            self._secret = Secret(f"{where}.private_key_file", file=settings.private_key_file,
+                                  environ=environ)
+            self._assertions: ClientAssertions | None = ClientAssertions(
+                settings, self._secret, f"{where}.private_key_file")
+        else:
+            key = "client_secret_file" if settings.client_secret_file else "client_secret_env"
+            self._secret = Secret(f"{where}.{key}", env=settings.client_secret_env,
+                                  file=settings.client_secret_file, environ=environ)
+            self._assertions = None
         self._transport, self._sleep, self._clock = transport, sleep, clock
         self.breaker = CircuitBreaker(
             backend.breaker_failures, backend.breaker_reset_after, clock=clock,
@@ -214,8 +222,12 @@ class TokenExchanger:
             form["resource"] = s.resource
         if s.scopes:
             form["scope"] = " ".join(s.scopes)
-        secret = self._secret.value()
         headers = {"Accept": "application/json"}
+        if self._assertions is not None:  # private_key_jwt (RFC 7523 §2.2)
+            form.update(client_id=s.client_id, client_assertion_type=ASSERTION_TYPE,
+                        client_assertion=self._assertions.sign())
+            return await self._client_for().post(s.token_endpoint, data=form, headers=headers)
+        secret = self._secret.value()
         if s.client_auth == "client_secret_post":
             form.update(client_id=s.client_id, client_secret=secret)
         else:  # RFC 6749 §2.3.1: each part form-encoded before the basic-auth encoding

@@ -61,7 +61,7 @@ def token_exchange(exchange: TokenExchange, expand: Expand, config: Path,
         problems.append(doc.problem(at, "name the backend with `audience`, `resource`, or "
                                     "both", hint="without them the token service cannot "
                                     "tell which backend the token is for"))
-    secret_file = exchange.client_secret_file
+    secret_file, key_file = exchange.client_secret_file, exchange.private_key_file
     return TokenExchangeSettings(
         token_endpoint=endpoint,
         client_id=expand(exchange.client_id, (*at, "client_id")),
@@ -69,6 +69,9 @@ def token_exchange(exchange: TokenExchange, expand: Expand, config: Path,
         client_secret_env=exchange.client_secret_env,
         client_secret_file=str((config.parent / secret_file).absolute()) if secret_file
         else None,
+        private_key_file=str((config.parent / key_file).absolute()) if key_file else None,
+        private_key_id=exchange.private_key_id,
+        assertion_algorithm=exchange.assertion_algorithm,
         audience=audience, resource=resource, scopes=tuple(exchange.scope),
         requested_token_type=exchange.requested_token_type,
         subject_token_env=exchange.subject_token_env,

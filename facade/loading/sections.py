@@ -108,6 +108,7 @@ class ServerInfo(StrictModel):
 
 
 TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+ClientAuth = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 class TokenExchange(StrictModel):
@@ -119,15 +120,25 @@ class TokenExchange(StrictModel):
     )
     client_id: str = Field(description="The façade's client id at that server (`${VAR}` "
                            "expanded); not a secret.")
-    client_auth: Literal["client_secret_basic", "client_secret_post"] = Field(
+    client_auth: ClientAuth = Field(
         "client_secret_basic", description="How the façade authenticates to the token "
-        "endpoint (RFC 6749 §2.3.1)."
+        "endpoint: a client secret (RFC 6749 §2.3.1), or a JWT signed with its private key "
+        "(RFC 7523, `private_key_file`)."
     )
     client_secret_env: str | None = Field(None, description="Env var holding the client "
                                           "secret.")
     client_secret_file: str | None = Field(
         None, description="File holding the client secret (relative to the curation); "
         "re-read when it changes."
+    )
+    private_key_file: str | None = Field(
+        None, description="For `private_key_jwt`: PEM file of the façade's private key "
+        "(relative to the curation); re-read when it changes."
+    )
+    private_key_id: str | None = Field(None, description="For `private_key_jwt`: the `kid` "
+                                       "of that key, as registered with the server.")
+    assertion_algorithm: Literal["RS256", "PS256", "ES256"] = Field(
+        "RS256", description="For `private_key_jwt`: how the client assertion is signed."
     )
     audience: str | None = Field(None, description="`audience` asked for: the backend's "
                                  "logical name at the authorization server.")
@@ -147,7 +158,13 @@ class TokenExchange(StrictModel):
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenExchange:
-        if (self.client_secret_env is None) == (self.client_secret_file is None):
+        secrets = (self.client_secret_env, self.client_secret_file)
+        if self.client_auth == "private_key_jwt":
+            if self.private_key_file is None or any(v is not None for v in secrets):
+                raise ValueError("private_key_jwt takes private_key_file, and no client secret")
+        elif self.private_key_file is not None:
+            raise ValueError("private_key_file is for client_auth: private_key_jwt")
+        elif (self.client_secret_env is None) == (self.client_secret_file is None):
             raise ValueError("give exactly one of client_secret_env or client_secret_file")
         return self
 

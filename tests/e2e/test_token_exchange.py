@@ -50,6 +50,17 @@ PUBLIC_URL = "https://mcp.test"
 AUDIENCE = f"{PUBLIC_URL}/mcp"
 RESOURCE = "https://orders.test"
 CLIENT_SECRET = "client-secret-0123456789abcdef"
+CLIENT_KEY = RSAKeyPair.generate()  # the façade's own key, for private_key_jwt
+# How the façade authenticates to the token service: the main stack signs client
+# assertions with a key from a file, the outage stack sends a client secret from a file.
+_KEYS = " " * 10  # the indentation of `token_exchange`'s keys in CURATION
+CLIENTS = {
+    "private_key_jwt": f"client_id: facade-pkjwt\n{_KEYS}client_auth: private_key_jwt\n"
+                       f"{_KEYS}private_key_file: secrets/facade-key.pem\n"
+                       f"{_KEYS}private_key_id: facade-1",
+    "client_secret_basic": f"client_id: facade\n"
+                           f"{_KEYS}client_secret_file: secrets/idp-client-secret",
+}
 ORDERS = {"alice": [{"id": "A-1", "total": 12.5}, {"id": "A-2", "total": 40.0}],
           "bob": [{"id": "B-1", "total": 99.0}]}
 SPEC = """
@@ -121,8 +132,7 @@ CURATION = """
       auth:
         token_exchange:
           token_endpoint: ${{IDP_URL}}/token
-          client_id: facade
-          client_secret_file: secrets/idp-client-secret
+          {client}
           resource: {resource}
           scope: [orders.read]
           refresh_before: 1
@@ -151,25 +161,26 @@ class Backend:
                 httpx.get(self.idp_url + "/jwks", trust_env=False, timeout=5).json())
         return self._keys
 
-    def user_of(self, authorization: str) -> str | None:
-        """The `sub` of a valid access token for this backend, else None."""
+    def claims_of(self, authorization: str) -> dict[str, Any]:
+        """The claims of a valid access token for this backend, else {}."""
         try:
             token = jwt.decode(authorization.removeprefix("Bearer "), self.keys())
             jwt.JWTClaimsRegistry(aud={"essential": True, "value": RESOURCE},
                                   exp={"essential": True}).validate(token.claims)
         except Exception:  # noqa: BLE001 - any invalid token is simply refused
-            return None
-        sub = token.claims.get("sub")
-        return sub if isinstance(sub, str) else None
+            return {}
+        return token.claims
 
 
 def _backend_server(backend: Backend) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
             authorization = self.headers.get("Authorization", "")
-            user = backend.user_of(authorization)
+            claims = backend.claims_of(authorization)
+            user = claims.get("sub")
             backend.seen.append({"path": self.path, "authorization": authorization,
-                                 "user": user, "x-user-id": self.headers.get("X-User-Id"),
+                                 "user": user, "client": claims.get("client_id"),
+                                 "x-user-id": self.headers.get("X-User-Id"),
                                  "x-user-groups": self.headers.get("X-User-Groups")})
             if user is None:
                 return self._answer(401, {"error": "invalid token"})
@@ -255,7 +266,7 @@ class Stack:
                          timeout=5).text
 
 
-def _start(tmp: Path) -> Iterator[Stack]:
+def _start(tmp: Path, client_auth: str) -> Iterator[Stack]:
     _install_idp()
     key = RSAKeyPair.generate()
     jwks = _jwks_server(key)
@@ -268,16 +279,19 @@ def _start(tmp: Path) -> Iterator[Stack]:
             "SUBJECT_JWKS_URI": f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json",
             "SUBJECT_ISSUER": ISSUER, "SUBJECT_AUDIENCE": AUDIENCE,
             "CLIENT_SECRET": CLIENT_SECRET, "DENIED": "mallory", "SHORT_LIVED": "carol",
-            "SHORT_TTL": "2"}, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            "SHORT_TTL": "2", "CLIENT_JWKS": json.dumps({"keys": [{
+                **jwk.import_key(CLIENT_KEY.public_key, "RSA").as_dict(private=False),
+                "kid": "facade-1", "alg": "RS256", "use": "sig"}]})}, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     backend = Backend(idp_url)
     orders = _backend_server(backend)
     (tmp / "orders.yaml").write_text(textwrap.dedent(SPEC).lstrip())
     (tmp / "secrets").mkdir()
     (tmp / "secrets" / "idp-client-secret").write_text(CLIENT_SECRET + "\n")
     config = tmp / "curation.yaml"
+    (tmp / "secrets" / "facade-key.pem").write_text(CLIENT_KEY.private_key.get_secret_value())
     config.write_text(textwrap.dedent(CURATION.format(
         public_url=PUBLIC_URL, jwks_port=jwks.server_address[1], issuer=ISSUER,
-        audience=AUDIENCE, resource=RESOURCE)).lstrip())
+        audience=AUDIENCE, resource=RESOURCE, client=CLIENTS[client_auth])).lstrip())
     port, log = free_port(), tmp / "facade.log"
     env = child_env("unused", ORDERS_URL=f"http://127.0.0.1:{orders.server_address[1]}",
                     IDP_URL=idp_url)
@@ -303,13 +317,13 @@ def _start(tmp: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    yield from _start(tmp_path_factory.mktemp("exchange"))
+    yield from _start(tmp_path_factory.mktemp("exchange"), "private_key_jwt")
 
 
 @pytest.fixture
 def outage_stack(tmp_path: Path) -> Iterator[Stack]:
     """A stack of its own: the outage opens the breakers, which the others must not see."""
-    yield from _start(tmp_path)
+    yield from _start(tmp_path, "client_secret_basic")
 
 
 async def call(stack: Stack, token: str, tool: str, arguments: dict[str, Any] | None = None
@@ -345,6 +359,7 @@ async def test_each_user_sees_only_their_own_orders(stack: Stack) -> None:
     for user, inbound in (("alice", alice), ("bob", bob)):
         seen = stack.seen_by(user)
         assert seen and all(s["user"] == user for s in seen)  # the backend's own token
+        assert all(s["client"] == "facade-pkjwt" for s in seen)  # via private_key_jwt
         assert all(inbound not in s["authorization"] for s in seen)  # never passed through
         assert all(s["x-user-groups"] == "" for s in seen)
     assert_no_tokens(stack, text_of(mine), text_of(theirs), text_of(stolen), text_of(own))
@@ -425,4 +440,5 @@ async def test_an_outage_of_the_token_service_fails_fast_with_the_breaker(
     metrics = stack.metrics()
     assert 'outcome="failed"} 2.0' in metrics and 'outcome="unavailable"} 1.0' in metrics
     assert not [s for s in stack.backend.seen if s["x-user-id"] in ("u1", "u2", "u3")]
+    assert {s["client"] for s in stack.backend.seen} == {"facade"}  # client_secret_basic
     assert_no_tokens(stack, *(text_of(r) for r in (*failures, fast)))

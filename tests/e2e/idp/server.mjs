@@ -6,7 +6,9 @@
 // server checks tokens of a trusted issuer. The issued token is a JWT access token for the
 // one resource server (BACKEND_RESOURCE), signed with this server's key (its JWKS is at
 // /jwks), with `sub` = the subject's `sub`. Users in DENIED are refused (invalid_grant);
-// users in SHORT_LIVED get tokens that expire after SHORT_TTL seconds.
+// users in SHORT_LIVED get tokens that expire after SHORT_TTL seconds. Clients: `facade`
+// (client_secret_basic), `facade-post` (client_secret_post), `facade-pkjwt` (private_key_jwt
+// with the key set in CLIENT_JWKS).
 //
 // For the tests only: GET /test/exchanges counts exchanges per subject. Listens on
 // 127.0.0.1:IDP_PORT and prints "ready" once it does.
@@ -34,17 +36,24 @@ const exchanges = {};
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await jose.exportJWK(privateKey)), kid: 'idp-1', use: 'sig', alg: 'RS256' };
 
-const client = (id, method) => ({
+const client = (id, method, extra = { client_secret: env('CLIENT_SECRET') }) => ({
   client_id: id,
-  client_secret: env('CLIENT_SECRET'),
   grant_types: [GRANT],
   response_types: [],
   redirect_uris: [],
   token_endpoint_auth_method: method,
+  ...extra,
 });
 
 const provider = new Provider(issuer, {
-  clients: [client('facade', 'client_secret_basic'), client('facade-post', 'client_secret_post')],
+  clients: [
+    client('facade', 'client_secret_basic'),
+    client('facade-post', 'client_secret_post'),
+    // private_key_jwt: the façade's public key, from the test (CLIENT_JWKS, a JWK Set).
+    client('facade-pkjwt', 'private_key_jwt', {
+      jwks: JSON.parse(env('CLIENT_JWKS')), token_endpoint_auth_signing_alg: 'RS256',
+    }),
+  ],
   jwks: { keys: [signingKey] },
   features: {
     devInteractions: { enabled: false },
