@@ -210,3 +210,29 @@ def test_serve_over_stdio_refuses_a_curation_that_needs_a_verified_caller(
         "over HTTP with server.auth (`facade serve --transport http`)",
     ]
     assert "client-secret-value" not in result.output
+
+
+def test_install_lists_the_token_exchange_secrets_by_name(write_curation: Write) -> None:
+    from facade.curate.install import EnvVar, requirements
+
+    path = write_curation("""\
+        version: 1
+        spec: specs/inventory.yaml
+        backend:
+          base_url: "http://127.0.0.1:9/v1"
+          auth:
+            token_exchange:
+              token_endpoint: https://idp.test/token
+              client_id: facade
+              client_secret_env: IDP_CLIENT_SECRET
+              audience: inventory
+              subject_token_env: MY_TOKEN
+        tools: {get_item: {operation: getItem}}
+        """)
+    env = {e.name: e for e in requirements(path).env}
+    assert env["IDP_CLIENT_SECRET"] == EnvVar(
+        "IDP_CLIENT_SECRET", "Client secret of the façade at the token service (token "
+        "exchange).", secret=True, required=True)
+    assert env["MY_TOKEN"] == EnvVar(
+        "MY_TOKEN", "Your access token, exchanged for a backend token (local use).",
+        secret=True, required=True)
