@@ -158,3 +158,42 @@ async def test_identity_headers_beside_a_rotating_service_credential(
     assert first.headers["authorization"] == "Bearer service-token-one"
     assert second.headers["authorization"] == "Bearer service-token-two"
     assert first.headers["x-user-id"] == "alice" and first.headers["x-user-groups"] == ""
+
+
+async def test_a_static_token_is_never_sent_to_the_token_service(write_curation: Write
+                                                                 ) -> None:
+    facade = _load(write_curation(CURATION.format(auth=EXCHANGE)))
+    recorder = Recorder()
+    tool = tool_of(facade, "get_category", recorder, {"IDP_SECRET": "idp-secret-value"})
+    # What fastmcp's StaticTokenVerifier makes of a `server.auth.tokens` entry: no issuer.
+    as_caller(AccessToken(token="static-token-0123456789", client_id="ci-bot", scopes=[],
+                          claims={"client_id": "ci-bot", "sub": "ci-bot", "scopes": []}))
+    with pytest.raises(ToolError, match="a static token cannot be exchanged"):
+        await tool.run({"categoryId": 1})
+    assert recorder.requests == []
+
+
+async def test_over_stdio_a_subject_token_env_stands_in_for_the_caller(write_curation: Write
+                                                                       ) -> None:
+    path = write_curation("""\
+version: 1
+spec: specs/inventory.yaml
+backend:
+  base_url: "http://backend.test/v1"
+  auth:
+    token_exchange:
+      token_endpoint: https://idp.test/token
+      client_id: facade
+      client_secret_env: IDP_SECRET
+      audience: inventory
+      subject_token_env: MY_TOKEN
+tools: {get_category: {operation: getCategory}}
+""")
+    recorder = Recorder()
+    tool = tool_of(_load(path), "get_category", recorder,
+                   {"IDP_SECRET": "idp-secret-value", "MY_TOKEN": "my-own-token-0123"})
+    as_caller(None)
+    await tool.run({"categoryId": 1})
+    exchange, call = recorder.requests
+    assert b"subject_token=my-own-token-0123" in exchange.content
+    assert call.headers["authorization"] == "Bearer backend-token-for-caller"

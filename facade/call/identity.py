@@ -4,7 +4,9 @@ For a backend with `token_exchange`, each call carries `Authorization: Bearer <t
 exchanged for this caller>` (`facade.call.exchange`) instead of a service credential; with
 `identity_headers`, chosen claims of the caller's verified token travel as headers. Both
 need a verified caller, which fastmcp hands over as an `AccessToken`; over stdio there is
-none, and only an explicit `subject_token_env` stands in for one.
+none, and only an explicit `subject_token_env` stands in for one. Only tokens from an
+identity provider (JWTs, with an `iss`) are exchanged: a static token never leaves the
+façade.
 
 Claim values are checked before they become headers: control characters (CR, LF…) and
 values over `MAX_HEADER_VALUE` characters refuse the call; non-ASCII characters and `%`
@@ -61,6 +63,11 @@ class CallerIdentity:
             if self._headers else {}
         if self.exchanger is not None:
             if caller is not None:
+                if not (caller.claims or {}).get("iss"):
+                    # A static token (server.auth.tokens) is the operator's secret, not an
+                    # identity provider's token: it is never sent to the token service.
+                    raise ToolError("This backend needs a token from the identity provider "
+                                    "(token exchange); a static token cannot be exchanged")
                 principal: object = principal_components(caller)
                 subject = caller.token
             elif self._subject is not None:
