@@ -135,7 +135,7 @@ CURATION = """
           {client}
           resource: {resource}
           scope: [orders.read]
-          refresh_before: 1
+          refresh_before: 2
     tools:
       list_orders: {{operation: listOrders}}
       get_order:
@@ -279,7 +279,7 @@ def _start(tmp: Path, client_auth: str) -> Iterator[Stack]:
             "SUBJECT_JWKS_URI": f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json",
             "SUBJECT_ISSUER": ISSUER, "SUBJECT_AUDIENCE": AUDIENCE,
             "CLIENT_SECRET": CLIENT_SECRET, "DENIED": "mallory", "SHORT_LIVED": "carol",
-            "SHORT_TTL": "2", "CLIENT_JWKS": json.dumps({"keys": [{
+            "SHORT_TTL": "4", "CLIENT_JWKS": json.dumps({"keys": [{
                 **jwk.import_key(CLIENT_KEY.public_key, "RSA").as_dict(private=False),
                 "kid": "facade-1", "alg": "RS256", "use": "sig"}]})}, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     backend = Backend(idp_url)
@@ -378,8 +378,9 @@ async def test_a_token_is_exchanged_once_per_principal_within_its_lifetime(stack
 
 
 async def test_an_expired_exchanged_token_is_renewed(stack: Stack) -> None:
-    """carol's tokens live 2 s (refresh_before: 1): the next call after that exchanges again,
-    and the backend, which refuses expired tokens, never sees one."""
+    """carol's tokens live 4 s and are renewed 2 s early (`refresh_before: 2`, which leaves a
+    second for the whole-second `iat` and the call itself): the next call after that
+    exchanges again, and the backend, which refuses expired tokens, never sees one."""
     carol = stack.token("carol")
     first = await call(stack, carol, "list_orders")
     assert not first.is_error, text_of(first)
