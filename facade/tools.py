@@ -18,7 +18,8 @@ from facade.shaping import Shaper
 
 __all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding",
            "JWTSettings", "PromptDefinition", "RateLimit", "ResourceDefinition",
-           "ServeLimits", "ServeSettings", "StaticToken", "ToolDefinition",
+           "ServeLimits", "ServeSettings", "StaticToken", "TokenExchangeSettings",
+           "ToolDefinition",
            "annotations_for", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
@@ -117,6 +118,32 @@ class ToolDefinition:
     audit_arguments: tuple[str, ...] = ()  # argument values the audit log may record
     scopes: tuple[str, ...] = ()  # inbound token scopes needed to list and call it (HTTP)
     api: str = ""  # the API it calls, in a multi-API curation (`apis:`); "" for single-API
+    # Claim conditions on the caller's verified token: (claim, accepted values); the token's
+    # claim (a string or a list) must hold one of the values, for every condition.
+    claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenExchangeSettings:
+    """RFC 8693 token exchange at the backend's authorization server, per caller; see
+    `facade.loading.sections.TokenExchange` for what each field means. Secrets are named
+    by env var or file path, never held here."""
+
+    token_endpoint: str
+    client_id: str
+    client_auth: str = "client_secret_basic"  # or "client_secret_post", "private_key_jwt"
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None  # absolute path
+    private_key_file: str | None = None  # absolute path of a PEM key (private_key_jwt)
+    private_key_id: str | None = None
+    assertion_algorithm: str = "RS256"
+    audience: str | None = None
+    resource: str | None = None
+    scopes: tuple[str, ...] = ()
+    requested_token_type: str = "urn:ietf:params:oauth:token-type:access_token"
+    subject_token_env: str | None = None  # stdio, local use: the subject token's env var
+    refresh_before: float = 30.0  # seconds before `expires_in` a cached token is renewed
+    cache_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -143,6 +170,15 @@ class BackendSettings:
     error_excerpt: int = 0
     forward_headers: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()  # the curation's global redaction globs, for error excerpts
+    token_exchange: TokenExchangeSettings | None = None  # per-caller backend token
+    identity_headers: tuple[tuple[str, str], ...] = ()  # (header, claim) of the caller's token
+
+    @property
+    def needs_caller(self) -> bool:
+        """Whether each call needs a verified caller (no stdio without `subject_token_env`)."""
+        exchange = self.token_exchange
+        return bool(self.identity_headers) or (
+            exchange is not None and exchange.subject_token_env is None)
 
 
 @dataclass(frozen=True)
@@ -260,6 +296,13 @@ class Facade:
     @property
     def is_multi_api(self) -> bool:
         return bool(self.backends)
+
+    @property
+    def needs_caller(self) -> bool:
+        """Whether calls need a verified caller: per-user backend identity, or claim
+        conditions on a tool. Over stdio there is none, so such a façade cannot serve."""
+        backends = self.backends.values() if self.backends else (self.backend,)
+        return any(b.needs_caller for b in backends) or any(t.claims for t in self.tools)
 
     def backend_for(self, api: str) -> BackendSettings:
         """The backend a tool of `api` calls (`ToolDefinition.api`)."""

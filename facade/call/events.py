@@ -74,5 +74,9 @@ class Observer:
     def breaker_changed(self, backend: str, state: str) -> None:
         """The circuit breaker moved to `state`: "closed", "open" or "half_open"."""
 
+    def token_exchange(self, backend: str, outcome: str) -> None:
+        """A token exchange for `backend` ended: "ok", "refused", "failed" or "unavailable"
+        (breaker open). Cached tokens are not exchanges."""
+
     def facade_changed(self, facade: Facade) -> None:
         """`serve --watch` swapped in a new version of the curation."""

@@ -1,7 +1,9 @@
 """Keep secrets out of logs, error messages and results.
 
-The backend credentials are registered here when the server starts. `scrub()` replaces
-each registered value in a text with `***`; `install_log_scrubber()` makes every log
+The backend credentials are registered here when the server starts, and the tokens of a
+token exchange (the caller's subject token and the exchanged token) when they are used:
+those are many and short-lived, so only the most recent `_MAX_EPHEMERAL` of them are kept.
+`scrub()` replaces each registered value in a text with `***`; `install_log_scrubber()` makes every log
 record (facade's, fastmcp's, httpx's) pass through it, message and traceback alike.
 """
 
@@ -14,21 +16,42 @@ import traceback
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["MASK", "contains_secret", "install_log_scrubber", "register_secrets", "scrub",
-           "scrub_data", "secrets_scope"]
+__all__ = ["MASK", "contains_secret", "install_log_scrubber", "register_ephemeral",
+           "register_secrets", "scrub", "scrub_data", "secrets_scope"]
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words; such secrets are not secrets
-_secrets: frozenset[str] = frozenset()
+_MAX_EPHEMERAL = 20_000
+_secrets: tuple[str, ...] = ()  # longest first: a secret inside another is masked with it
+_lasting: frozenset[str] = frozenset()  # from `register_secrets`: kept for good
+_ephemeral: dict[str, None] = {}  # oldest first
 _lock = threading.Lock()
 _installed = False
 
 
 def register_secrets(values: Iterable[str]) -> None:
     """Add secret values (and their base64/basic-auth forms are the caller's concern)."""
+    global _secrets, _lasting
+    with _lock:
+        _lasting = _lasting | {v for v in values if len(v) >= _MIN_LENGTH}
+        _secrets = _longest_first(_lasting.union(_ephemeral))
+
+
+def register_ephemeral(values: Iterable[str]) -> None:
+    """Add short-lived secrets (exchanged tokens); the oldest are dropped past a bound."""
     global _secrets
     with _lock:
-        _secrets = _secrets | {v for v in values if len(v) >= _MIN_LENGTH}
+        for value in values:
+            if len(value) >= _MIN_LENGTH:
+                _ephemeral.pop(value, None)
+                _ephemeral[value] = None
+        while len(_ephemeral) > _MAX_EPHEMERAL:
+            del _ephemeral[next(iter(_ephemeral))]
+        _secrets = _longest_first(_lasting.union(_ephemeral))
+
+
+def _longest_first(values: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 @contextlib.contextmanager

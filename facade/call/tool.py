@@ -28,6 +28,7 @@ from facade.call.checks import (
 from facade.call.encoding import ArgumentError, encode_request
 from facade.call.events import CallRecord, Observer, open_call
 from facade.call.failures import UpstreamError
+from facade.call.identity import meets_claims
 from facade.call.scrub import contains_secret, scrub, scrub_data
 from facade.call.upstream import Upstream
 from facade.errors import dotted_path
@@ -110,6 +111,11 @@ class CuratedTool(Tool):
             record.outcome = "refused"
             raise ToolError(f"Tool {self.name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
+        if definition.claims and not meets_claims(definition.claims, get_access_token()):
+            # `ToolClaims` hides and refuses it first over HTTP; this holds for resources too.
+            record.outcome = "refused"
+            raise ToolError(f"Tool {self.name} is not available to this caller: its token "
+                            "does not meet the tool's claim conditions")
         try:  # first: a refused call counts toward the rate limit, valid or not
             self._observer.call_started(record)
         except ToolError:
@@ -136,8 +142,10 @@ class CuratedTool(Tool):
         record.arguments = {k: arguments[k] for k in definition.audit_arguments
                             if k in arguments} or None
         upstream = self._upstream
+        identity = await upstream.identity.headers_for(get_access_token()) \
+            if upstream.identity is not None else None
         response = await upstream.send(definition, request, _forwarded(
-            upstream.backend.forward_headers))
+            upstream.backend.forward_headers), identity)
         if response.media_type == "application/json" or response.media_type.endswith("+json"):
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,

@@ -18,7 +18,6 @@ The exceptions it raises are described in `facade.call.failures`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -33,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from facade.call.bodies import read_capped
+from facade.call.credentials import ServiceCredentials
 from facade.call.encoding import EncodedRequest
 from facade.call.events import CallRecord, Observer, current_call
 from facade.call.failures import (
@@ -48,8 +48,9 @@ from facade.call.failures import (
     raise_for_status,
 )
 from facade.call.guard import BackendSlots, Progress
+from facade.call.identity import CallerIdentity
 from facade.call.resilience import CircuitBreaker, retry_after_seconds
-from facade.call.scrub import register_secrets, scrub
+from facade.call.scrub import scrub
 from facade.shaping import Shaper
 from facade.tools import BackendSettings, ToolDefinition
 from facade.version import __version__
@@ -73,34 +74,6 @@ class BackendResponse:
     reason: str = ""
 
 
-def resolve_credentials(backend: BackendSettings, environ: Mapping[str, str]) -> dict[str, str]:
-    """The auth headers to send, read from the environment once, at server start."""
-    auth = backend.auth
-    if not auth:
-        return {}
-
-    def need(key: str) -> str:
-        name = auth[key]
-        value = environ.get(name)
-        if not value:
-            raise MissingCredentialError(
-                f"backend.auth.{key}: environment variable {name!r} is not set")
-        return value
-
-    if "bearer_env" in auth:
-        token = need("bearer_env")
-        register_secrets([token])
-        return {"Authorization": f"Bearer {token}"}
-    if "api_key_env" in auth:
-        key = need("api_key_env")
-        register_secrets([key])
-        return {auth.get("header", "X-Api-Key"): key}
-    user, password = need("basic_user_env"), need("basic_password_env")
-    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
-    register_secrets([password, encoded])
-    return {"Authorization": "Basic " + encoded}
-
-
 Sleep = Callable[[float], Awaitable[None]]
 _USER_AGENT = f"facade/{__version__}"
 
@@ -122,11 +95,16 @@ class Upstream:
 
     def __init__(self, backend: BackendSettings, *, environ: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 observer: Observer | None = None, sleep: Sleep = asyncio.sleep) -> None:
+                 observer: Observer | None = None, sleep: Sleep = asyncio.sleep,
+                 identity_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.backend = backend
         self.observer = observer or Observer()
-        self._credentials = resolve_credentials(backend, os.environ if environ is None
-                                                else environ)
+        environ = os.environ if environ is None else environ
+        self._credentials = ServiceCredentials(backend.auth, environ)
+        # Who calls, for a backend that must know (token exchange, identity headers).
+        self.identity = CallerIdentity(backend, environ, transport=identity_transport,
+                                       observer=self.observer) \
+            if backend.token_exchange is not None or backend.identity_headers else None
         self._given = transport
         self._sleep = sleep
         self.breaker = CircuitBreaker(
@@ -193,12 +171,17 @@ class Upstream:
         self._closed = True
         if pool is not None:
             await pool.aclose()
+        if self.identity is not None:
+            await self.identity.aclose()
 
     async def send(self, tool: ToolDefinition, req: EncodedRequest,
-                   forwarded: Mapping[str, str] | None = None) -> BackendResponse:
+                   forwarded: Mapping[str, str] | None = None,
+                   identity: Mapping[str, str] | None = None) -> BackendResponse:
         """One call: breaker and deadline around the attempts, each of which takes one of
-        the backend's `max_concurrency` slots while it is sent and answered."""
-        request = self._build(tool, req, forwarded)
+        the backend's `max_concurrency` slots while it is sent and answered. `identity`
+        (the caller's headers, from `CallerIdentity`) is sent last, so nothing inbound or
+        static can stand in for it."""
+        request = self._build(tool, req, forwarded, identity)
         wait, ticket = self.breaker.admit()
         if wait is not None:
             raise BackendUnavailable(
@@ -238,9 +221,13 @@ class Upstream:
                 ) from None
 
     def _build(self, tool: ToolDefinition, req: EncodedRequest,
-               forwarded: Mapping[str, str] | None) -> httpx.Request:
+               forwarded: Mapping[str, str] | None,
+               identity: Mapping[str, str] | None = None) -> httpx.Request:
         headers = httpx.Headers(forwarded or {})
-        for source in (req.headers, self.backend.headers, self._credentials):
+        credentials = self._credentials.headers()
+        if identity:
+            credentials = {**credentials, **identity}
+        for source in (req.headers, self.backend.headers, credentials):
             for name, value in source.items():  # later sources win: credentials last
                 headers[name] = value
         if "accept" not in headers:

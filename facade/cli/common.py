@@ -6,6 +6,7 @@ A `LoadError` is printed as `file:line:col: message` lines on stderr and the exi
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -54,8 +55,12 @@ def server_for(facade: Facade, observer: Any = None, watch: Path | None = None,
             transport: Any = None) -> Any:
     skip_httpx_cli()
     from facade.call.upstream import MissingCredentialError
-    from facade.serve.server import build_server
+    from facade.serve.server import build_server, callerless_problems
 
+    # stdio and `facade call` have no verified caller: per-user identity cannot work there.
+    problems = callerless_problems(facade, os.environ)
+    if problems:
+        fail("\n".join(f"{facade.config_file}: {p}" for p in problems))
     try:
         return build_server(facade, observer=observer, watch=watch, transport=transport)
     except MissingCredentialError as exc:

@@ -309,13 +309,16 @@ async def _replay(facade: Facade, path: Path) -> Replay:
         return _response(fixture.status, fixture.reason, fixture.headers, fixture.body)
 
     # One attempt (a replayed 503 answers the same every time), a fresh breaker per
-    # fixture, and no credentials: nothing leaves the process.
+    # fixture, and no credentials nor caller identity (no token exchange, no identity
+    # headers, no claim conditions): nothing leaves the process.
     def offline(backend: BackendSettings) -> BackendSettings:
-        return dataclasses.replace(backend, auth=None, retry_attempts=0)
+        return dataclasses.replace(backend, auth=None, retry_attempts=0, token_exchange=None,
+                                   identity_headers=())
 
     server = build_server(dataclasses.replace(
         facade, backend=offline(facade.backend),
-        backends={api: offline(b) for api, b in facade.backends.items()}),
+        backends={api: offline(b) for api, b in facade.backends.items()},
+        tools=tuple(dataclasses.replace(t, claims=()) for t in facade.tools)),
         environ={}, transport=httpx.MockTransport(answer))
     result = await call_tool(server, fixture.tool, fixture.arguments)
     return Replay(path, fixture, result_of(result))

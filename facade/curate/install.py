@@ -121,6 +121,12 @@ _AUTH_LABELS = {
 }
 
 
+_EXCHANGE_LABELS = {
+    "client_secret_env": "Client secret of the façade at the token service (token exchange)",
+    "subject_token_env": "Your access token, exchanged for a backend token (local use)",
+}
+
+
 def _env_vars(data: dict[str, Any], curation: Curation | MultiCuration) -> list[EnvVar]:
     """Every variable the `backend:` and `server:` settings expand, then the backends'
     credentials (`backend.auth.*_env`); every API's, for a multi-API curation."""
@@ -149,6 +155,11 @@ def _env_vars(data: dict[str, Any], curation: Curation | MultiCuration) -> list[
             if name:
                 found[name] = EnvVar(name, label.format(header=auth.header) + which + ".",
                                      secret=True, required=True)
+        exchange = auth.token_exchange
+        for key, label in _EXCHANGE_LABELS.items():
+            name = getattr(exchange, key) if exchange is not None else None
+            if name:
+                found[name] = EnvVar(name, label + which + ".", secret=True, required=True)
     return list(found.values())
 
 

@@ -121,6 +121,12 @@ class ToolCuration(StrictModel):
         default_factory=list, description="Scopes a caller's token needs to see and call "
         "this tool (with `server.auth`)."
     )
+    claims: dict[str, list[str]] = Field(
+        default_factory=dict, description="Claim conditions on the caller's verified token "
+        "(with `server.auth`): for each claim named, the token's value (or, for a list "
+        "claim such as `groups`, one of its items) must be one of those listed; callers who "
+        "fail one do not see the tool, and cannot call it."
+    )
     audit_args: list[str] = Field(
         default_factory=list, description="Arguments whose values the audit log records; "
         "others are never logged."

@@ -126,7 +126,7 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     merged = _Merged(doc)
     for api, ac in multi.apis.items():
         loader = SingleLoader(ScopedDocument(doc, ("apis", api)), ac.as_curation(ServerInfo()),
-                         config, environ)
+                              config, environ, inbound_auth=multi.server.auth is not None)
         try:
             facade = loader.run(None if stored is None else _part(stored, api, ac.namespace))
         except CurationError as exc:

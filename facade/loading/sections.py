@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Auth", "Backend", "CircuitBreaker", "InboundAuth",
            "JWTAuth", "RateLimitCuration", "Retries", "ServerInfo", "ServerLimits",
-           "StaticTokenAuth", "StrictModel", "Timeouts"]
+           "StaticTokenAuth", "StrictModel", "Timeouts", "TokenExchange"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -131,33 +131,111 @@ class ServerInfo(StrictModel):
     )
 
 
+TOKEN_TYPE_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+ClientAuth = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+class TokenExchange(StrictModel):
+    """OAuth 2.0 Token Exchange (RFC 8693): each caller's verified inbound token is
+    exchanged for a token of the backend's own, sent instead of a service credential."""
+
+    token_endpoint: str = Field(
+        description="The authorization server's token endpoint (`${VAR}` expanded)."
+    )
+    client_id: str = Field(description="The façade's client id at that server (`${VAR}` "
+                           "expanded); not a secret.")
+    client_auth: ClientAuth = Field(
+        "client_secret_basic", description="How the façade authenticates to the token "
+        "endpoint: a client secret (RFC 6749 §2.3.1), or a JWT signed with its private key "
+        "(RFC 7523, `private_key_file`)."
+    )
+    client_secret_env: str | None = Field(None, description="Env var holding the client "
+                                          "secret.")
+    client_secret_file: str | None = Field(
+        None, description="File holding the client secret (relative to the curation); "
+        "re-read when it changes."
+    )
+    private_key_file: str | None = Field(
+        None, description="For `private_key_jwt`: PEM file of the façade's private key "
+        "(relative to the curation); re-read when it changes."
+    )
+    private_key_id: str | None = Field(None, description="For `private_key_jwt`: the `kid` "
+                                       "of that key, as registered with the server.")
+    assertion_algorithm: Literal["RS256", "PS256", "ES256"] = Field(
+        "RS256", description="For `private_key_jwt`: how the client assertion is signed."
+    )
+    audience: str | None = Field(None, description="`audience` asked for: the backend's "
+                                 "logical name at the authorization server.")
+    resource: str | None = Field(None, description="`resource` asked for (RFC 8707): the "
+                                 "backend's URI.")
+    scope: list[str] = Field(default_factory=list, description="Scopes asked for.")
+    requested_token_type: str = Field(TOKEN_TYPE_ACCESS, description="The token type asked "
+                                      "for; an access token by default.")
+    subject_token_env: str | None = Field(
+        None, description="For local use over stdio, where no caller is signed in: env var "
+        "holding the subject token to exchange. Callers' own tokens are used over HTTP."
+    )
+    refresh_before: float = Field(30.0, ge=0, description="Seconds before its `expires_in` "
+                                  "a cached exchanged token is renewed.")
+    cache_size: int = Field(1000, ge=1, description="Callers whose exchanged tokens are "
+                            "kept in memory (least recently used first out); never persisted.")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenExchange:
+        secrets = (self.client_secret_env, self.client_secret_file)
+        if self.client_auth == "private_key_jwt":
+            if self.private_key_file is None or any(v is not None for v in secrets):
+                raise ValueError("private_key_jwt takes private_key_file, and no client secret")
+        elif self.private_key_file is not None:
+            raise ValueError("private_key_file is for client_auth: private_key_jwt")
+        elif (self.client_secret_env is None) == (self.client_secret_file is None):
+            raise ValueError("give exactly one of client_secret_env or client_secret_file")
+        return self
+
+
 class Auth(StrictModel):
-    """How facade authenticates to the backend. Values are environment variable names."""
+    """How facade authenticates to the backend: secrets by env var name or file path,
+    or a token exchanged per caller. A file is re-read when it changes (rotation)."""
 
     bearer_env: str | None = Field(
         None, description="Env var holding a token sent as `Authorization: Bearer …`."
     )
+    bearer_file: str | None = Field(None, description="File holding that token (relative "
+                                    "to the curation), e.g. a mounted Kubernetes Secret.")
     api_key_env: str | None = Field(None, description="Env var holding an API key.")
-    header: str = Field("X-Api-Key", description="Header that carries `api_key_env`.")
+    api_key_file: str | None = Field(None, description="File holding an API key.")
+    header: str = Field("X-Api-Key", description="Header that carries the API key.")
     basic_user_env: str | None = Field(None, description="Env var holding the basic-auth user.")
     basic_password_env: str | None = Field(
         None, description="Env var holding the basic-auth password."
     )
+    basic_password_file: str | None = Field(
+        None, description="File holding the basic-auth password."
+    )
+    token_exchange: TokenExchange | None = Field(
+        None, description="Exchange each caller's token for a backend token (RFC 8693)."
+    )
 
     @model_validator(mode="after")
     def _one_scheme(self) -> Auth:
-        schemes = [
-            self.bearer_env is not None,
-            self.api_key_env is not None,
-            self.basic_user_env is not None or self.basic_password_env is not None,
-        ]
+        bearer = [self.bearer_env, self.bearer_file]
+        key = [self.api_key_env, self.api_key_file]
+        password = [self.basic_password_env, self.basic_password_file]
+        schemes = [any(v is not None for v in bearer), any(v is not None for v in key),
+                   self.basic_user_env is not None or any(v is not None for v in password),
+                   self.token_exchange is not None]
         if sum(schemes) != 1:
             raise ValueError(
-                "give exactly one of bearer_env, api_key_env, or basic_user_env + "
-                "basic_password_env"
+                "give exactly one of bearer_env/bearer_file, api_key_env/api_key_file, "
+                "basic_user_env + basic_password_env/basic_password_file, or token_exchange"
             )
-        if schemes[2] and (self.basic_user_env is None or self.basic_password_env is None):
-            raise ValueError("basic auth needs both basic_user_env and basic_password_env")
+        for pair in (bearer, key, password):
+            if all(v is not None for v in pair):
+                raise ValueError("give a secret by env var or by file, not both")
+        if schemes[2] and (self.basic_user_env is None or
+                           not any(v is not None for v in password)):
+            raise ValueError("basic auth needs basic_user_env and basic_password_env or "
+                             "basic_password_file")
         return self
 
 
@@ -220,6 +298,11 @@ class Backend(StrictModel):
         default_factory=dict, description="Static headers sent with every backend request."
     )
     auth: Auth | None = Field(None, description="Backend credentials, by env var name.")
+    identity_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers carrying claims of the caller's verified "
+        "token, for internal APIs that trust a gateway: header name → claim name (`X-User-Id: "
+        "sub`); list claims are joined with commas. Needs `server.auth`."
+    )
     max_response_bytes: int = Field(
         DEFAULT_MAX_RESPONSE_BYTES, gt=0,
         description="Largest decoded response body accepted from the backend.",

@@ -21,6 +21,7 @@ from facade.loading.curation import Curation, ToolCuration, section_of
 from facade.loading.extras import build_prompts, check_resource
 from facade.loading.fitting import json_size
 from facade.loading.flatten import flatten, is_forbidden_header, path_variables
+from facade.loading.identity import auth_names, caller_problems, identity_headers, token_exchange
 from facade.loading.lint import TextFindings, clean_schema, clean_text
 from facade.loading.outputs import OutputSchemas
 from facade.loading.overlays import read_overlays
@@ -96,8 +97,11 @@ class SingleLoader:
 
 
     def __init__(self, doc: YAMLDocument, curation: Curation, config: Path,
-                 environ: dict[str, str]) -> None:
+                 environ: dict[str, str], *, inbound_auth: bool | None = None) -> None:
         self.doc, self.curation, self.config, self.environ = doc, curation, config, environ
+        # Whether callers are verified (`server.auth`); a multi-API curation's is at the top.
+        self.inbound_auth = curation.server.auth is not None if inbound_auth is None \
+            else inbound_auth
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.compiled: Compiled | None = None
@@ -110,6 +114,10 @@ class SingleLoader:
         The backend and `server:` settings are derived here either way: they depend on the
         environment, which an artifact never stores."""
         backend = self._backend()
+        c = self.curation
+        self.problems += caller_problems(
+            self.doc, ("backend",), c.backend.auth, c.backend.identity_headers,
+            [*c.tools.items(), *c.resources.items()], self.inbound_auth)
         serving = serve_settings(self.curation.server, self.expand, self.problems, self.doc)
         path, display = self._spec_path()
         if compiled is None:
@@ -198,7 +206,13 @@ class SingleLoader:
             for name in missing:
                 self.problems.append(self.doc.problem(
                     ("backend", "headers", key), f"environment variable {name!r} is not set"))
-        auth = b.auth.model_dump(exclude_none=True) if b.auth else None
+        auth = auth_names(b.auth, self.config)
+        exchange = b.auth.token_exchange if b.auth else None
+        exchanged = token_exchange(exchange, self.expand, self.config,
+                                   ("backend", "auth", "token_exchange"), self.doc,
+                                   self.problems) if exchange else None
+        identity = identity_headers(b.identity_headers, ("backend", "identity_headers"),
+                                    self.doc, self.problems)
         for i, name in enumerate(b.forward_headers):
             if is_forbidden_header(name) or name.lower() in _CREDENTIAL_HEADERS or (
                     auth and name.lower() == auth.get("header", "").lower()):
@@ -216,7 +230,8 @@ class SingleLoader:
             breaker_reset_after=cb.reset_after, max_concurrency=b.max_concurrency,
             max_json_depth=b.max_json_depth, max_json_items=b.max_json_items,
             error_excerpt=b.error_excerpt, forward_headers=tuple(b.forward_headers),
-            redact=tuple(self.curation.redact))
+            redact=tuple(self.curation.redact), token_exchange=exchanged,
+            identity_headers=identity)
 
     def _spec_path(self) -> tuple[Path, str]:
         return locate_spec(self.config, self.curation.spec)
@@ -331,6 +346,7 @@ class SingleLoader:
             max_argument_bytes=tool.max_argument_bytes,
             audit_arguments=tuple(tool.audit_args),
             scopes=tuple(tool.scopes),
+            claims=tuple((claim, tuple(values)) for claim, values in tool.claims.items()),
         )
 
     def _clean_text(self, name: str, tool: ToolCuration, description: str,

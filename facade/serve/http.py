@@ -35,6 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facade.call.upstream import MissingCredentialError
+from facade.serve.claims import ToolClaims, claim_conditions
 from facade.serve.components import Upstreams
 from facade.serve.connections import read_deadline
 from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
@@ -107,6 +108,11 @@ def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | 
         server.add_middleware(scopes)
         if reloader is not None:  # a reload brings new tools, with their scopes
             reloader.on_swap.append(lambda new: scopes.update(_scopes(new)))
+    if auth is not None and (watch or any(t.claims for t in facade.tools)):
+        claims = ToolClaims(claim_conditions(facade))
+        server.add_middleware(claims)
+        if reloader is not None:
+            reloader.on_swap.append(lambda new: claims.update(claim_conditions(new)))
     return http_app(server, lifecycle, metrics, settings), lifecycle
 
 

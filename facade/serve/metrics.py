@@ -13,6 +13,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_backend_retries_total{tool,reason}
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
     facade_requests_shed_total                       HTTP requests answered 503 (overload)
+    facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Metrics(Observer):
         self.shed_requests = Counter("facade_requests_shed",
                                      "HTTP requests answered 503 because this replica had "
                                      "server.limits.max_in_flight under way.", registry=r)
+        self.exchanges = Counter("facade_token_exchanges", "Token exchanges (RFC 8693) by "
+                                 "backend and outcome.", ["backend", "outcome"], registry=r)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
@@ -104,6 +107,9 @@ class Metrics(Observer):
 
     def shed(self) -> None:
         self.shed_requests.inc()
+
+    def token_exchange(self, backend: str, outcome: str) -> None:
+        self.exchanges.labels(backend, outcome).inc()
 
     @property
     def calls_in_flight(self) -> int:

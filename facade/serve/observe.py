@@ -53,6 +53,9 @@ class Observers(Observer):
     def breaker_changed(self, backend: str, state: str) -> None:
         self._each(lambda o: o.breaker_changed(backend, state))
 
+    def token_exchange(self, backend: str, outcome: str) -> None:
+        self._each(lambda o: o.token_exchange(backend, outcome))
+
     def facade_changed(self, facade: Facade) -> None:
         self._each(lambda o: o.facade_changed(facade))
 

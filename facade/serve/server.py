@@ -23,7 +23,35 @@ from facade.serve.reload import Reloader
 from facade.tools import Facade
 from facade.version import __version__
 
-__all__ = ["Upstreams", "build_server", "build_upstreams"]
+__all__ = ["Upstreams", "build_server", "build_upstreams", "callerless_problems"]
+
+_OVER_HTTP = "serve it over HTTP with server.auth (`facade serve --transport http`)"
+
+
+def callerless_problems(facade: Facade, environ: Mapping[str, str]) -> list[str]:
+    """Why `facade` cannot serve where no caller is verified (stdio, `facade call`): each
+    per-user identity it needs, as a message naming the curation key. Empty if it can."""
+    problems = []
+    for api, backend in (facade.backends or {"": facade.backend}).items():
+        at = f"apis.{api}.backend" if api else "backend"
+        if backend.identity_headers:
+            problems.append(f"{at}.identity_headers: sends the caller's claims to the backend, "
+                            f"and without HTTP there is no verified caller; {_OVER_HTTP}")
+        exchange = backend.token_exchange
+        if exchange is None:
+            continue
+        if exchange.subject_token_env is None:
+            problems.append(f"{at}.auth.token_exchange: exchanges the caller's token, and "
+                            f"without HTTP there is no verified caller; {_OVER_HTTP}, or for "
+                            "local use name a token with `subject_token_env`")
+        elif not environ.get(exchange.subject_token_env):
+            problems.append(f"{at}.auth.token_exchange.subject_token_env: environment "
+                            f"variable {exchange.subject_token_env!r} is not set")
+    for tool in facade.tools:
+        if tool.claims:
+            problems.append(f"tool {tool.name}: its `claims` conditions need a verified "
+                            f"caller; {_OVER_HTTP}")
+    return problems
 
 
 def build_upstreams(facade: Facade, *, environ: Mapping[str, str] | None = None,
