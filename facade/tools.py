@@ -104,7 +104,7 @@ class ToolDefinition:
     name: str
     description: str
     input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None  # published: loose below the root (see below)
     wrap_result: bool  # results are returned as {"result": …}
     annotations: dict[str, Any]
     binding: HTTPBinding
@@ -115,6 +115,13 @@ class ToolDefinition:
     audit_arguments: tuple[str, ...] = ()  # argument values the audit log may record
     scopes: tuple[str, ...] = ()  # inbound token scopes needed to list and call it (HTTP)
     api: str = ""  # the API it calls, in a multi-API curation (`apis:`); "" for single-API
+    # What the spec documents for the backend's body (never wrapped), pruned like the
+    # results: answers are checked against it, never against `output_schema`, which
+    # accepts any value at a documented place (`facade.loading.tolerance`).
+    documented_schema: dict[str, Any] | None = None
+    # "tolerant": deviations from `documented_schema` are reported and the data passed
+    # on; "strict": they fail the call (`response.validate`).
+    validate: Literal["tolerant", "strict"] = "tolerant"
 
 
 @dataclass(frozen=True)
