@@ -84,6 +84,8 @@ class Deviation:
         if self.kind == "extra_property":
             return f"{where}: {self.actual} property the schema does not allow " \
                    "(extra_property)"
+        if self.kind in ("format", "enum"):
+            return f"{where}: {self.actual} that is not {self.documented} ({self.kind})"
         return f"{where}: {self.actual} where {self.documented} is documented ({self.kind})"
 
 
@@ -149,17 +151,21 @@ class _Walker:
                     return
 
     def _any(self, branches: list[Any], value: Any, path: str, depth: int) -> None:
-        """An anyOf/oneOf: nothing when a branch fits, else the closest branch's findings
-        (the fewest, preferring a branch that documents the value's type)."""
-        best: dict[tuple[str, str], Deviation] | None = None
+        """An anyOf/oneOf: nothing when a branch fits, else the closest branch's findings:
+        one of the value's type first, then one whose required properties are all there,
+        then the one with the fewest findings."""
+        best: tuple[tuple[int, int, int], dict[tuple[str, str], Deviation]] | None = None
         for branch in branches:
             trial = _Walker(self.defs, self.limit)
             trial.walk(branch, value, path, depth + 1)
             if not trial.found:
                 return
-            if best is None or len(trial.found) < len(best):
-                best = trial.found
-        for (where, kind), found in (best or {}).items():
+            rank = (int((path, "type") in trial.found or (path, "null") in trial.found),
+                    sum(kind == "missing_required" for _, kind in trial.found),
+                    len(trial.found))
+            if best is None or rank < best[0]:
+                best = (rank, trial.found)
+        for (where, kind), found in (best[1] if best else {}).items():
             self.add(where, kind, found.documented, found.actual)
 
     def _scalar(self, schema: dict[str, Any], value: Any, path: str) -> bool:
@@ -174,12 +180,13 @@ class _Walker:
                 return False
         enum = schema.get("enum")
         if isinstance(enum, list) and not any(_same(value, v) for v in enum):
-            self.add(path, "enum", f"one of {len(enum)} listed values", json_type(value))
+            self.add(path, "enum", f"one of the {len(enum)} listed values",
+                     json_type(value))
         fmt = schema.get("format")
         if isinstance(value, str) and isinstance(fmt, str):
             check = FORMATS.get(fmt)
             if check is not None and not check(value):
-                self.add(path, "format", f"string ({fmt})", "string")
+                self.add(path, "format", f"a valid {fmt}", "string")
         return True
 
     def _object(self, schema: dict[str, Any], value: dict[str, Any], path: str,
