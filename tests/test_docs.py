@@ -17,6 +17,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
+        name = field.alias or name  # the key as written (`validate`, the field `validate_`)
         keys.append(prefix + name)
         for candidate in _models_in(field.annotation):
             keys += _keys(candidate, prefix + name + ".")
