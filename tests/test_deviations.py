@@ -246,3 +246,65 @@ def test_is_object_and_merging() -> None:
 def test_json_type() -> None:
     assert [json_type(v) for v in (None, True, 1, 1.5, "s", [], {})] == [
         "null", "boolean", "integer", "number", "string", "array", "object"]
+
+
+# -- real specs' tools (the shared corpus) ----------------------------------------------
+
+CORPUS = ROOT.parent / "shared" / "specs-corpus"
+
+
+def _corpus_tools() -> dict[str, ToolDefinition]:
+    if not CORPUS.is_dir():
+        return {}
+    found = {}
+    for name in ("github", "stripe", "twilio", "digitalocean"):
+        config = ROOT / "bench" / "curations" / f"{name}.yaml"
+        for tool in facade.load(config, environ={}).tools:
+            found[f"{name}:{tool.name}"] = tool
+    return found
+
+
+CORPUS_TOOLS = _corpus_tools()
+
+
+@pytest.mark.skipif(not CORPUS_TOOLS, reason=f"the shared specs corpus is not at {CORPUS}")
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data(), name=st.sampled_from(sorted(CORPUS_TOOLS) or ["-"]))
+def test_real_tools_accept_any_value_at_a_documented_place(data: st.DataObject,
+                                                           name: str) -> None:
+    definition = CORPUS_TOOLS[name]
+    schema = definition.documented_schema
+    assert schema is not None and definition.output_schema is not None
+    value = data.draw(shaped_like(schema, schema.get("$defs", {})))
+    structured = _structured(definition, value)
+    jsonschema.Draft202012Validator(definition.output_schema).validate(structured)
+
+
+# -- the curation keys ------------------------------------------------------------------
+
+def test_validate_defaults_at_the_top_and_is_overridden_per_tool(tmp_path: Path) -> None:
+    config = tmp_path / "curation.yaml"
+    config.write_text(DEVIATING.read_text().replace("redact:", "response: {validate: strict}\n"
+                      "redact:").replace("    response: {validate: strict}\n", "")
+                      .replace("  get_user:\n    operation: getUser\n", "  get_user:\n    "
+                               "operation: getUser\n    response: {validate: tolerant}\n"))
+    (tmp_path / "openapi.yaml").write_text(DEVIATING.with_name("openapi.yaml").read_text())
+    tools = {t.name: t.validate for t in facade.load(config, environ={
+        "DEVIATING_URL": "http://127.0.0.1:9"}).tools}
+    assert tools["get_user"] == "tolerant"
+    assert {v for k, v in tools.items() if k != "get_user"} == {"strict"}
+    assert TOOLS["get_model"].validate == "tolerant" and TOOLS["get_model_strict"].validate == \
+        "strict"
+
+
+def test_a_misspelt_validate_is_reported_with_a_suggestion(tmp_path: Path) -> None:
+    config = tmp_path / "curation.yaml"
+    config.write_text(DEVIATING.read_text().replace("{validate: strict}", "{validat: strict}", 1))
+    (tmp_path / "openapi.yaml").write_text(DEVIATING.with_name("openapi.yaml").read_text())
+    with pytest.raises(facade.LoadError) as caught:
+        facade.load(config, environ={"DEVIATING_URL": "http://127.0.0.1:9"})
+    assert "unknown key 'validat'" in str(caught.value) and "validate" in str(caught.value)
+    config.write_text(DEVIATING.read_text().replace("{validate: strict}", "{validate: lax}", 1))
+    with pytest.raises(facade.LoadError, match="tolerant"):
+        facade.load(config, environ={"DEVIATING_URL": "http://127.0.0.1:9"})
