@@ -308,3 +308,23 @@ def test_a_misspelt_validate_is_reported_with_a_suggestion(tmp_path: Path) -> No
     config.write_text(DEVIATING.read_text().replace("{validate: strict}", "{validate: lax}", 1))
     with pytest.raises(facade.LoadError, match="tolerant"):
         facade.load(config, environ={"DEVIATING_URL": "http://127.0.0.1:9"})
+
+
+def test_a_lifted_body_property_leaves_the_parents_examples(tmp_path: Path) -> None:
+    spec = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/search": {
+        "post": {"operationId": "search", "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"filter": {
+                "type": "object", "example": {"owner": "tenant-4711", "limit": 5},
+                "properties": {"owner": {"type": "string"}, "limit": {"type": "integer"}}}}}}}},
+            "responses": {"200": {"description": "ok", "content": {"application/json": {
+                "schema": {"type": "object"}}}}}}}}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    config = tmp_path / "curation.yaml"
+    config.write_text(json.dumps({
+        "version": 1, "spec": "spec.json", "read_only": False,
+        "backend": {"base_url": "http://127.0.0.1:9"},
+        "tools": {"search": {"operation": "search", "params": {
+            "filter.owner": {"value": "acme"}}}}}))
+    (tool,) = facade.load(config).tools
+    assert tool.input_schema["properties"]["filter"]["examples"] == [{"limit": 5}]
+    assert "tenant-4711" not in json.dumps(tool.input_schema)
