@@ -6,7 +6,8 @@ optional, because arrays are always traversed: a path applies to every element. 
 at any depth, compared case-insensitively, so `Password` and `PASSWORD` go too.
 
 The same trees prune the output schema at load time, so a redacted field is absent from
-both the result and the schema the client sees.
+both the result and the schema the client sees: its properties, the `required` names, and
+the values a schema carries (`examples`, `default`, `const`), which are shaped as data is.
 """
 
 from __future__ import annotations
@@ -139,10 +140,19 @@ class Shaper:
         """Prune an output schema the way `apply` prunes data."""
         defs = schema.get("$defs", {})
         if self.include is not None:
-            schema = _keep_schema(schema, self.include, defs, 0)
+            schema = self._keep_schema(schema, self.include, defs, 0)
         if self.redact_paths or self.redact_globs:  # else skip walking what may be a MB
             schema = self._walk_schema(schema, self.redact_paths)
         return schema
+
+    def _values(self, schema: dict[str, Any], out: dict[str, Any], keep: PathTree | bool,
+                paths: PathTree | bool) -> None:
+        """The values a schema node carries, shaped as data at that place would be."""
+        for key in ("default", "const"):
+            if key in schema:
+                out[key] = self._walk(schema[key], keep, paths, "", [])
+        if isinstance(schema.get("examples"), list):
+            out["examples"] = [self._walk(v, keep, paths, "", []) for v in schema["examples"]]
 
     def _walk_schema(self, schema: Any, paths: PathTree | bool) -> Any:
         if not isinstance(schema, dict):
@@ -156,6 +166,10 @@ class Shaper:
                     continue
                 props[name] = self._walk_schema(sub_schema, sub)
             out["properties"] = props
+        if isinstance(schema.get("required"), list):
+            out["required"] = [r for r in schema["required"] if not isinstance(r, str) or not (
+                (isinstance(paths, dict) and paths.get(r.lower()) is True) or self._redacted(r))]
+        self._values(schema, out, True, paths)
         for key in ("items", "additionalProperties"):
             if isinstance(schema.get(key), dict):
                 out[key] = self._walk_schema(schema[key], paths)
@@ -166,29 +180,32 @@ class Shaper:
             out["$defs"] = {k: self._walk_schema(v, {}) for k, v in schema["$defs"].items()}
         return out
 
-
-def _keep_schema(schema: Any, tree: PathTree | bool, defs: dict[str, Any], depth: int) -> Any:
-    if tree is True or not isinstance(schema, dict) or depth > 64:
-        return schema
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        schema = defs.get(ref.removeprefix("#/$defs/"), {})
-    out = {k: v for k, v in schema.items() if k not in ("properties", "$defs", "$ref")}
-    if isinstance(schema.get("items"), dict):
-        out["items"] = _keep_schema(schema["items"], tree, defs, depth + 1)
-    for key in ("allOf", "anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            out[key] = [_keep_schema(s, tree, defs, depth + 1) for s in schema[key]]
-    props = schema.get("properties")
-    if isinstance(props, dict) and isinstance(tree, dict):
-        out["properties"] = {k: _keep_schema(props[k], sub, defs, depth + 1)
-                             for k, sub in tree.items() if k in props}
-    if isinstance(schema.get("additionalProperties"), dict):
-        out["additionalProperties"] = _keep_schema(schema["additionalProperties"], tree, defs,
-                                                   depth + 1)
-    if "$defs" in schema and _uses_defs(out):
-        out["$defs"] = schema["$defs"]
-    return out
+    def _keep_schema(self, schema: Any, tree: PathTree | bool, defs: dict[str, Any],
+                     depth: int) -> Any:
+        if tree is True or not isinstance(schema, dict) or depth > 64:
+            return schema
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            schema = defs.get(ref.removeprefix("#/$defs/"), {})
+        out = {k: v for k, v in schema.items() if k not in ("properties", "$defs", "$ref")}
+        if isinstance(schema.get("items"), dict):
+            out["items"] = self._keep_schema(schema["items"], tree, defs, depth + 1)
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                out[key] = [self._keep_schema(s, tree, defs, depth + 1) for s in schema[key]]
+        props = schema.get("properties")
+        if isinstance(props, dict) and isinstance(tree, dict):
+            out["properties"] = {k: self._keep_schema(props[k], sub, defs, depth + 1)
+                                 for k, sub in tree.items() if k in props}
+        if isinstance(schema.get("additionalProperties"), dict):
+            out["additionalProperties"] = self._keep_schema(schema["additionalProperties"],
+                                                            tree, defs, depth + 1)
+        if isinstance(schema.get("required"), list) and isinstance(tree, dict):
+            out["required"] = [r for r in schema["required"] if r in tree]
+        self._values(schema, out, tree, {})
+        if "$defs" in schema and _uses_defs(out):
+            out["$defs"] = schema["$defs"]
+        return out
 
 
 def _uses_defs(schema: Any) -> bool:

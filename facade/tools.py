@@ -106,7 +106,7 @@ class ToolDefinition:
     name: str
     description: str
     input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None  # published: loose below the root (see below)
     wrap_result: bool  # results are returned as {"result": …}
     annotations: dict[str, Any]
     binding: HTTPBinding
@@ -121,6 +121,13 @@ class ToolDefinition:
     # Claim conditions on the caller's verified token: (claim, accepted values); the token's
     # claim (a string or a list) must hold one of the values, for every condition.
     claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # What the spec documents for the backend's body (never wrapped), pruned like the
+    # results: answers are checked against it, never against `output_schema`, which
+    # accepts any value at a documented place (`facade.loading.tolerance`).
+    documented_schema: dict[str, Any] | None = None
+    # "tolerant": deviations from `documented_schema` are reported and the data passed
+    # on; "strict": they fail the call (`response.validate`).
+    validate: Literal["tolerant", "strict"] = "tolerant"
 
 
 @dataclass(frozen=True)

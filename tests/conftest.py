@@ -100,3 +100,14 @@ def write_curation(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def deviating_url() -> Iterator[str]:
+    """tests/deviating_backend.py: answers that deviate from their spec, on 127.0.0.1."""
+    import deviating_backend
+
+    server, url = deviating_backend.start()
+    yield url
+    server.shutdown()
+    server.server_close()

@@ -22,6 +22,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     user-chosen names is `<name>` (`<p>` for parameters, `<api>` for APIs)."""
     keys = []
     for name, field in model.model_fields.items():
+        name = field.alias or name  # the key as written (`validate`, the field `validate_`)
         keys.append(prefix + name)
         placeholder = {"params": "<p>", "apis": "<api>"}.get(name, "<name>")
         inner = f"{prefix}{name}.{placeholder}." if _is_mapping(field.annotation) else \

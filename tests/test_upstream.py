@@ -145,12 +145,18 @@ async def test_unexpected_content_type_is_an_error(facade: Facade,
         await _tool(facade, "get_item").run({"sku": "SKU-1"})
 
 
-async def test_response_off_schema_is_a_clear_error(facade: Facade,
-                                                    mock: respx.MockRouter) -> None:
+async def test_response_off_schema_passes_on_unless_strict(facade: Facade,
+                                                           mock: respx.MockRouter) -> None:
     mock.get("/items/SKU-1").respond(json={**ITEM, "name": 7})
-    with pytest.raises(ToolError, match="does not match its documented schema at name: 7 is "
-                       "not of type 'string'"):
-        await _tool(facade, "get_item").run({"sku": "SKU-1"})
+    result = await _tool(facade, "get_item").run({"sku": "SKU-1"})
+    assert result.structured_content is not None and result.structured_content["name"] == 7
+    definition = next(t for t in facade.tools if t.name == "get_item")
+    upstream = Upstream(facade.backend, environ={"INVENTORY_TOKEN": "s3cret"})
+    strict = CuratedTool.from_definition(dataclasses.replace(definition, validate="strict"),
+                                         upstream)
+    with pytest.raises(ToolError, match=r"does not match its documented schema at name: "
+                       r"integer where string is documented \(type\)$"):
+        await strict.run({"sku": "SKU-1"})
 
 
 async def test_max_items_cuts_with_a_note(facade: Facade, mock: respx.MockRouter) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from facade.deviations import Deviation
     from facade.tools import Facade
 
 __all__ = ["CallRecord", "Observer", "current_call", "open_call"]
@@ -37,6 +38,7 @@ class CallRecord:
     response_bytes: int = 0
     retries: int = 0
     arguments: dict[str, object] | None = None  # only what the curation lets the audit log see
+    deviations: int = 0  # distinct (path, kind) deviations of the answer from its schema
 
     @property
     def elapsed(self) -> float:
@@ -67,6 +69,10 @@ class Observer:
 
     def backend_response(self, tool: str, status: int, seconds: float) -> None:
         """The backend answered one attempt (retries report once each)."""
+
+    def response_deviations(self, tool: str, found: Sequence[Deviation]) -> None:
+        """The backend's answer deviated from its documented schema, in each of `found`
+        ways (distinct paths and kinds; types, never values)."""
 
     def retry(self, tool: str, reason: str) -> None:
         """An attempt failed with `reason` (e.g. "503", "connect") and will be retried."""

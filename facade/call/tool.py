@@ -2,8 +2,9 @@
 
 `CuratedTool.run()`: validate the arguments (`facade.call.checks`) → encode the request
 (`facade.call.encoding`) → send it (`facade.call.upstream`) → decode and shape the answer
-→ check it against the output schema → return structured content. Everything it uses was
-compiled at load time and lives on the frozen `ToolDefinition`.
+→ check it against the documented schema (`facade.call.answers`: deviations are reported,
+and fail the call only under `response.validate: strict`) → return structured content.
+Everything it uses was compiled at load time and lives on the frozen `ToolDefinition`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,16 @@ from fastmcp.tools import Tool, ToolResult
 from mcp_types import TextContent, ToolAnnotations
 from pydantic import PrivateAttr
 
+from facade.call.answers import AnswerCheck, log_once, not_an_object
 from facade.call.bodies import decode_json
-from facade.call.checks import (
-    FAST_INPUT_KEYWORDS,
-    FAST_KEYWORDS,
-    SchemaCheck,
-    argument_errors,
-    json_size,
-)
+from facade.call.checks import FAST_INPUT_KEYWORDS, SchemaCheck, argument_errors, json_size
 from facade.call.encoding import ArgumentError, encode_request
 from facade.call.events import CallRecord, Observer, open_call
 from facade.call.failures import UpstreamError
 from facade.call.identity import meets_claims
 from facade.call.scrub import contains_secret, scrub, scrub_data
 from facade.call.upstream import Upstream
-from facade.errors import dotted_path
+from facade.deviations import Deviation
 from facade.tools import READ_ONLY_METHODS, ToolDefinition
 
 __all__ = ["CuratedTool"]
@@ -58,7 +54,7 @@ class CuratedTool(Tool):
     _upstream: Upstream | None = PrivateAttr(default=None)
     _observer: Observer = PrivateAttr(default_factory=Observer)
     _inputs: SchemaCheck = PrivateAttr()
-    _outputs: SchemaCheck | None = PrivateAttr(default=None)
+    _answers: AnswerCheck | None = PrivateAttr(default=None)
 
     @classmethod
     def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None,
@@ -75,8 +71,8 @@ class CuratedTool(Tool):
         tool._upstream = upstream
         tool._observer = observer or Observer()
         tool._inputs = SchemaCheck(definition.input_schema, FAST_INPUT_KEYWORDS)
-        if definition.output_schema is not None:
-            tool._outputs = SchemaCheck(definition.output_schema, FAST_KEYWORDS)
+        if definition.documented_schema is not None:
+            tool._answers = AnswerCheck(definition.documented_schema)
         return tool
 
     def __repr__(self) -> str:
@@ -147,9 +143,14 @@ class CuratedTool(Tool):
         response = await upstream.send(definition, request, _forwarded(
             upstream.backend.forward_headers), identity)
         if response.media_type == "application/json" or response.media_type.endswith("+json"):
+            if definition.output_schema is not None and not response.body.strip():
+                raise ToolError(f"The backend answered {definition.binding.method} "
+                                f"{definition.binding.path} with an empty body where the spec "
+                                "documents a JSON result")
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,
-                                                backend.max_json_depth, backend.max_json_items))
+                                                backend.max_json_depth, backend.max_json_items),
+                                    record)
         if definition.output_schema is None and (response.media_type.startswith("text/")
                                                  or not response.body):
             return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
@@ -159,7 +160,7 @@ class CuratedTool(Tool):
                         f"{definition.binding.path} with {kind}, which facade does not "
                         "pass on")
 
-    def _structured(self, data: Any) -> ToolResult:
+    def _structured(self, data: Any, record: CallRecord | None = None) -> ToolResult:
         definition = self._definition
         notes: list[str] = []
         shaped = definition.shaper.apply(data, notes)
@@ -167,29 +168,34 @@ class CuratedTool(Tool):
         if contains_secret(text):  # a backend that echoes the façade's own credential
             shaped = scrub_data(shaped)
             text = json.dumps(shaped, ensure_ascii=False)
-        if definition.output_schema is None:
-            structured = None
-        elif definition.wrap_result:
-            structured = {"result": shaped}
-        elif isinstance(shaped, dict):
-            structured = shaped
-        else:
-            raise ToolError(f"The backend answered {definition.binding.method} "
-                            f"{definition.binding.path} with a JSON "
-                            f"{type(shaped).__name__} where the spec documents an object")
-        outputs = self._outputs
-        if outputs is not None and not outputs.fast_accepts(structured):
-            from jsonschema.exceptions import best_match
-
-            error = best_match(outputs.validator.iter_errors(structured))
-            if error is not None:
-                where = dotted_path(tuple(error.absolute_path)) or "the result"
-                raise ToolError(f"The backend's answer to {definition.binding.method} "
-                                f"{definition.binding.path} does not match its documented "
-                                f"schema at {where}: {error.message}")
+        structured: dict[str, Any] | None = None
+        if definition.output_schema is not None:
+            found = self._answers.deviations(shaped) if self._answers is not None else []
+            if definition.wrap_result:
+                structured = {"result": shaped}
+            elif isinstance(shaped, dict):
+                structured = shaped
+            else:  # tolerant: the data still arrives, under `result`
+                if not any(d.path == "" and d.kind in ("null", "type") for d in found):
+                    found = [not_an_object(shaped), *found]
+                structured = {"result": shaped}
+            if found:
+                self._deviated(found, record)
         content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
         meta: dict[str, Any] | None = {"facade": {"truncated": notes}} if notes else None
         if definition.wrap_result:
             meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
         return ToolResult(content=content, structured_content=structured, meta=meta)
+
+    def _deviated(self, found: list[Deviation], record: CallRecord | None) -> None:
+        """Report an answer's deviations; under `validate: strict`, fail the call."""
+        definition = self._definition
+        log_once(definition, found)
+        if record is not None:
+            record.deviations = len(found)
+        self._observer.response_deviations(definition.name, found)
+        if definition.validate == "strict":
+            raise ToolError(f"The backend's answer to {definition.binding.method} "
+                            f"{definition.binding.path} does not match its documented schema "
+                            f"at {found[0].describe()}")

@@ -85,6 +85,9 @@ class ParamCuration(StrictModel):
         return "default" in self.model_fields_set
 
 
+Validation = Literal["tolerant", "strict"]
+
+
 class ResponseCuration(StrictModel):
     include: list[str] | None = Field(
         None, description="Allow-list of dotted paths kept in results (`[]` for arrays)."
@@ -94,6 +97,22 @@ class ResponseCuration(StrictModel):
     )
     max_items: int | None = Field(
         None, gt=0, description="Arrays longer than this are cut, with a note saying so."
+    )
+    validate_: Validation | None = Field(
+        None, alias="validate", description="`tolerant` (the default): an answer that "
+        "deviates from the documented response schema is passed on unchanged, and the "
+        "deviation logged and counted. `strict`: such an answer fails the call. Defaults "
+        "to the top-level `response.validate`."
+    )
+
+
+class ResponseDefaults(StrictModel):
+    """Defaults for the `response:` section of every tool and resource."""
+
+    validate_: Validation = Field(
+        "tolerant", alias="validate", description="`tolerant` or `strict`: how answers "
+        "that deviate from the documented response schema are handled, unless a tool's "
+        "`response.validate` says otherwise."
     )
 
 
@@ -189,6 +208,9 @@ class Curation(StrictModel):
     redact: list[str] = Field(
         default_factory=list, description="Field-name globs removed from every response."
     )
+    response: ResponseDefaults = Field(
+        default_factory=ResponseDefaults, description="Defaults for every tool's `response:`."
+    )
     tools: dict[ToolName, ToolCuration] = Field(
         min_length=1, description="The curated tools, keyed by MCP tool name."
     )
@@ -205,7 +227,8 @@ API_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 APIName = Annotated[str, Field(pattern=API_NAME_PATTERN)]
 # The keys that describe one API: at the top level of a single-API curation, or under
 # `apis.<name>` of a multi-API one.
-API_KEYS = ("spec", "overlays", "backend", "read_only", "redact", "tools", "resources")
+API_KEYS = ("spec", "overlays", "backend", "read_only", "redact", "response", "tools",
+            "resources")
 
 
 class APICuration(StrictModel):
@@ -220,6 +243,7 @@ class APICuration(StrictModel):
     backend: Backend = Curation.model_fields["backend"]  # type: ignore[assignment]
     read_only: bool = Curation.model_fields["read_only"]  # type: ignore[assignment]
     redact: list[str] = Curation.model_fields["redact"]  # type: ignore[assignment]
+    response: ResponseDefaults = Curation.model_fields["response"]  # type: ignore[assignment]
     tools: dict[ToolName, ToolCuration] = \
         Curation.model_fields["tools"]  # type: ignore[assignment]
     resources: dict[ToolName, ResourceCuration] = \
@@ -313,7 +337,7 @@ def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[s
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(str(part))
+            field = _field(tp, str(part))
             if field is None:
                 return []
             tp = field.annotation
@@ -325,8 +349,13 @@ def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[s
             return []
     tp = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
+        return [f.alias or n for n, f in tp.model_fields.items()]
     return []
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    """The field a curation key names (`validate` is the field `validate_`)."""
+    return next((f for n, f in model.model_fields.items() if (f.alias or n) == key), None)
 
 
 def _unwrap(tp: Any) -> Any:

@@ -168,6 +168,14 @@ class _Flattener:
             node = sub[part]
         self.used.add(key)
         del parents[-1]["properties"][parts[-1]]  # the parent no longer offers it
+        for level, parent in enumerate(parents[1:], start=1):
+            # The parents' examples and default showed the lifted value too: no longer.
+            for word in ("examples", "default"):
+                if word in parent:
+                    values = parent[word] if word == "examples" and \
+                        isinstance(parent[word], list) else [parent[word]]
+                    kept = [_without(v, parts[level:]) for v in values]
+                    parent[word] = kept if word == "examples" else kept[0]
         cur = self.curation.params[key]
         self._add(Argument(name=key, source=key, location="body", body_path=tuple(parts)),
                   node, cur, False, None, None, f"body property {key!r}")
@@ -241,6 +249,17 @@ class _Flattener:
         if error is not None:
             self.problems.append(self.doc.problem(
                 (*where, *key), f"{key[0]} {value!r} does not fit {origin}: {error.message}"))
+
+
+def _without(value: Any, path: list[str]) -> Any:
+    """`value` without what `path` names (through arrays, as shaping paths go)."""
+    if isinstance(value, list):
+        return [_without(v, path) for v in value]
+    if not isinstance(value, dict) or not path:
+        return value
+    if len(path) == 1:
+        return {k: v for k, v in value.items() if k != path[0]}
+    return {k: _without(v, path[1:]) if k == path[0] else v for k, v in value.items()}
 
 
 def _replace(arg: Argument, **changes: Any) -> Argument:

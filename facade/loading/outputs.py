@@ -2,8 +2,10 @@
 
 The output schema is pruned the way results are (`response.include`, redaction) and kept
 within the tool's byte budget: a schema too large is cut at the deepest nesting level that
-fits (`_fit_by_limit`), never expanded in full first. Results that are not objects are
-wrapped as `{"result": …}`, and the schema says so.
+fits (`_fit_by_limit`), never expanded in full first. From the pruned schema come the two
+forms a tool keeps (`facade.loading.tolerance`): the documented one, that answers are
+checked against, and the published one, that `tools/list` shows. Results that are not
+objects are wrapped as `{"result": …}`, and the published schema says so.
 """
 
 from __future__ import annotations
@@ -16,10 +18,25 @@ from facade.loading.curation import ToolCuration, section_of
 from facade.loading.fitting import budget_note, fit_schema, json_size
 from facade.loading.schemas import MAX_TOOL_BYTES, OverBudget, SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Response
+from facade.loading.tolerance import (
+    documented_schema,
+    is_object,
+    published_schema,
+    wrapped_schema,
+)
 from facade.loading.yamlsource import YAMLDocument
 from facade.shaping import Shaper, parse_path, schema_has_path
 
-__all__ = ["OutputSchemas"]
+__all__ = ["OutputSchemas", "Outputs"]
+
+
+class Outputs(NamedTuple):
+    """What a tool's response curation compiles to."""
+
+    published: dict[str, Any] | None  # listed in tools/list; None: text results
+    documented: dict[str, Any] | None  # the body's documented schema, checked per call
+    wrap: bool  # results are listed and returned as {"result": …}
+    shaper: Shaper
 
 
 class OutputSchemas:
@@ -31,9 +48,9 @@ class OutputSchemas:
         self.problems, self.warnings = problems, warnings
 
     def build(self, spec: OpenAPIDocument, name: str, tool: ToolCuration,
-              response: Response | None, budget: int) -> tuple[dict[str, Any] | None, bool, Shaper]:
-        """The output schema, pruned like the results and at most about `budget` bytes;
-        whether results are wrapped; the shaper."""
+              response: Response | None, budget: int) -> Outputs:
+        """The output schemas, pruned like the results, the published one at most about
+        `budget` bytes; whether results are wrapped; the shaper."""
         rc = tool.response
         shaper = Shaper(max_items=rc.max_items)
         for key in ("include", "redact"):
@@ -44,12 +61,12 @@ class OutputSchemas:
                     self.problems.append(self.doc.problem(
                         (section_of(tool), name, "response", key, i), str(exc),
                         hint="dotted names, with [] after an array: items[].id"))
-                    return None, True, shaper
+                    return Outputs(None, None, True, shaper)
         shaper = Shaper.build(rc.include, [*self.redact, *rc.redact], rc.max_items)
         media = (response.media_type or "").split(";")[0].lower() if response else ""
         if response is not None and media and not (media == "application/json"
                                                    or media.endswith("+json")):
-            return None, False, shaper  # text results carry no structured content
+            return Outputs(None, None, False, shaper)  # text results: no structured content
 
         def attempt(limit: int | None, allowance: int | None) -> _Attempt:
             converter = SchemaConverter(spec.resolver, version=spec.version, mode="output",
@@ -57,8 +74,9 @@ class OutputSchemas:
                                         note=budget_note(MAX_TOOL_BYTES))
             raw = converter.bundle(converter.convert(response.schema, response.base)
                                    if response else {})
-            schema, wrap = _wrapped(shaper.apply_schema(raw))
-            return _Attempt(raw, schema, wrap, converter.collapsed)
+            shaped = shaper.apply_schema(raw)
+            schema, wrap = _wrapped(shaped)
+            return _Attempt(raw, shaped, schema, wrap, converter.collapsed)
 
         if rc.include:
             # What is kept may lie deep: convert it all, keep the included part, then fit.
@@ -67,13 +85,13 @@ class OutputSchemas:
             fitted = fit_schema(whole.schema, budget)
             if fitted.depth is not None:
                 self._collapsed(tool, name, f"is {fitted.size:,} bytes", fitted.depth)
-            return fitted.schema, whole.wrap, shaper
+            return Outputs(fitted.schema, documented_schema(whole.shaped), whole.wrap, shaper)
         chosen, depth = _fit_by_limit(attempt, budget)
         if depth is not None:
             self._collapsed(tool, name, f"is over {budget // 1024} KB", depth)
         # Paths into what was collapsed cannot be checked here; they are still redacted.
         self._check_response_paths(tool, name, chosen.raw)
-        return chosen.schema, chosen.wrap, shaper
+        return Outputs(chosen.schema, documented_schema(chosen.shaped), chosen.wrap, shaper)
 
     def _collapsed(self, tool: ToolCuration, name: str, size: str, depth: int) -> None:
         self.warnings.append(self.doc.problem(
@@ -104,7 +122,8 @@ class OutputSchemas:
 
 class _Attempt(NamedTuple):
     raw: dict[str, Any]  # as converted, before pruning
-    schema: dict[str, Any]  # pruned and wrapped: what the tool lists
+    shaped: dict[str, Any]  # pruned like the results
+    schema: dict[str, Any]  # published (and wrapped): what the tool lists
     wrap: bool
     collapsed: int  # subschemas collapsed at the limit
 
@@ -140,19 +159,15 @@ def _fit_by_limit(attempt: Callable[[int | None, int | None], _Attempt], budget:
 
 
 def _wrapped(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """An object schema as it is; anything else under `result`, as results are wrapped."""
+    """The published schema: an object's as it is, anything else under `result`, as
+    results are wrapped."""
     root = schema.get("$ref")
     if isinstance(root, str) and root.startswith("#/$defs/"):
         # A recursive schema as the whole response: inline its definition at the root.
         schema = {**schema["$defs"][root.removeprefix("#/$defs/")], "$defs": schema["$defs"]}
-    if schema.get("type") == "object" and "$ref" not in schema:
-        return schema, False
-    defs = schema.pop("$defs", None)
-    wrapped: dict[str, Any] = {"type": "object", "properties": {"result": schema},
-                               "required": ["result"], "x-fastmcp-wrap-result": True}
-    if defs:
-        wrapped["$defs"] = defs
-    return wrapped, True
+    if is_object(schema, schema.get("$defs") or {}):
+        return published_schema(schema), False
+    return wrapped_schema(schema), True
 
 
 def _top_level_names(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:

@@ -20,9 +20,11 @@ deeper limits until one does not fit costs a few times the budget, not the megab
 full expansion of Stripe's expandable objects would (see `facade.loading.outputs._fit_by_limit`).
 
 Input schemas keep validation keywords (they are enforced before a request is sent).
-Output schemas describe shape only: types, properties, items, descriptions; no
-`required`, `enum`, bounds or `additionalProperties: false`, because a backend that
-drifts from its spec must not make an MCP client reject an otherwise good result.
+Output schemas keep what an answer is checked against: types, properties, items,
+`required`, `enum`, `const`, `format` and `additionalProperties: false`, besides the
+descriptions; no bounds or patterns. `facade.loading.tolerance` derives from them the
+documented schema (checked, never listed) and the published one (listed, and loose enough
+that a backend drifting from its spec never makes an MCP client reject a good result).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _ANNOTATIONS = ("title", "description", "default", "format", "deprecated", "exam
 _VALIDATION = ("enum", "const", "pattern", "minimum", "maximum", "exclusiveMinimum",
                "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "minItems",
                "maxItems", "uniqueItems", "minProperties", "maxProperties", "required")
+_OUTPUT_CHECKS = ("required", "enum", "const")
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SUBSCHEMAS = ("items", "not", "contains", "if", "then", "else", "propertyNames")
 
@@ -196,6 +199,8 @@ class SchemaConverter:
             out["examples"] = [schema["example"]]
         if self.mode == "input":
             self._validation(schema, out)
+        else:
+            out.update((k, schema[k]) for k in _OUTPUT_CHECKS if k in schema)
         for key in _SUBSCHEMA_LISTS:
             if isinstance(schema.get(key), list):
                 target = "anyOf" if key == "oneOf" and self.mode == "output" else key
@@ -245,7 +250,7 @@ class SchemaConverter:
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
             out["additionalProperties"] = self._child(extra, base)
-        elif extra is False and self.mode == "input":
+        elif extra is False:
             out["additionalProperties"] = False
 
     def _nullable(self, schema: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:

@@ -319,34 +319,36 @@ class SingleLoader:
             input_schema["required"] = flat.required
         input_schema = inputs.bundle(input_schema)
         budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
-        output, wrap, shaper = self.outputs.build(spec, name, tool, op.response, budget)
+        outputs = self.outputs.build(spec, name, tool, op.response, budget)
         self.problems += tool_problems(self.doc, name, tool, flat.properties)
         if len(self.problems) > before:
             return None
         response = op.response
         description, title, input_schema, output = self._clean_text(
             name, tool, _description(tool, op.summary, op.description, ref), tool.title,
-            input_schema, output)
+            input_schema, outputs.published)
         return ToolDefinition(
             name=name,
             title=title,
             description=description,
             input_schema=input_schema,
             output_schema=output,
-            wrap_result=wrap,
+            wrap_result=outputs.wrap,
             annotations=annotations_for(ref.method, self.curation.read_only),
             binding=HTTPBinding(
                 method=ref.method, path=ref.path, arguments=tuple(flat.arguments),
                 body_media_type=op.body.media_type if op.body else None,
                 response_media_type=response.media_type if response else None,
             ),
-            shaper=shaper,
+            shaper=outputs.shaper,
             operation=ref.operation_id or ref.label,
             max_response_bytes=tool.max_response_bytes,
             max_argument_bytes=tool.max_argument_bytes,
             audit_arguments=tuple(tool.audit_args),
             scopes=tuple(tool.scopes),
             claims=tuple((claim, tuple(values)) for claim, values in tool.claims.items()),
+            documented_schema=outputs.documented,
+            validate=tool.response.validate_ or self.curation.response.validate_,
         )
 
     def _clean_text(self, name: str, tool: ToolCuration, description: str,

@@ -11,6 +11,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_backend_response_duration_seconds{tool}   histogram, one per attempt
     facade_backend_response_bytes_total{tool}
     facade_backend_retries_total{tool,reason}
+    facade_response_deviations_total{tool,kind}      kind: facade.deviations.KINDS
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
     facade_requests_shed_total                       HTTP requests answered 503 (overload)
     facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
@@ -18,7 +19,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +33,7 @@ from prometheus_client import (
 )
 
 from facade.call.events import CallRecord, Observer
+from facade.deviations import Deviation
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -66,6 +68,10 @@ class Metrics(Observer):
                              "Decoded backend response bytes.", ["tool"], registry=r)
         self.retries = Counter("facade_backend_retries", "Backend attempts retried, by reason.",
                                ["tool", "reason"], registry=r)
+        self.deviations = Counter("facade_response_deviations",
+                                  "Answers' deviations from the documented response schema, "
+                                  "one per call for each distinct path and kind.",
+                                  ["tool", "kind"], registry=r)
         self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit breaker.",
                             ["backend"], states=BREAKER_STATES, registry=r)
         self.shed_requests = Counter("facade_requests_shed",
@@ -97,6 +103,10 @@ class Metrics(Observer):
     def backend_response(self, tool: str, status: int, seconds: float) -> None:
         self.responses.labels(tool, str(status)).inc()
         self.backend_duration.labels(tool).observe(seconds)
+
+    def response_deviations(self, tool: str, found: Sequence[Deviation]) -> None:
+        for deviation in found:
+            self.deviations.labels(tool, deviation.kind).inc()
 
     def retry(self, tool: str, reason: str) -> None:
         self.retries.labels(tool, reason).inc()

@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -22,6 +22,7 @@ from fastmcp.exceptions import ToolError
 
 from facade.call.events import CallRecord, Observer
 from facade.call.scrub import scrub
+from facade.deviations import Deviation
 from facade.tools import Facade
 
 __all__ = ["ANONYMOUS", "AuditLog", "Observers", "RateLimiter", "observers_for"]
@@ -46,6 +47,9 @@ class Observers(Observer):
 
     def backend_response(self, tool: str, status: int, seconds: float) -> None:
         self._each(lambda o: o.backend_response(tool, status, seconds))
+
+    def response_deviations(self, tool: str, found: Sequence[Deviation]) -> None:
+        self._each(lambda o: o.response_deviations(tool, found))
 
     def retry(self, tool: str, reason: str) -> None:
         self._each(lambda o: o.retry(tool, reason))
@@ -93,6 +97,8 @@ class AuditLog(Observer):
             "bytes": record.response_bytes,
             "retries": record.retries,
         }
+        if record.deviations:
+            entry["deviations"] = record.deviations
         arguments = {k: v for k, v in (record.arguments or {}).items() if k in allowed}
         if arguments:
             entry["arguments"] = arguments

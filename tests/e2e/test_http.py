@@ -68,7 +68,7 @@ async def test_fastmcp_client(http_server: HttpServer, example_env: dict[str, st
         assert result.structured_content == {"result": [
             {"warehouse": "north", "on_hand": 0, "reserved": 1},
             {"warehouse": "south", "on_hand": 3, "reserved": 0}]}
-        assert [row.warehouse for row in result.data] == ["north", "south"]
+        assert [row["warehouse"] for row in result.data] == ["north", "south"]
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
