@@ -120,7 +120,10 @@ def curate(folder: Path, spec: str, backend: str, overlays: list[str]) -> None:
     (folder / "spec.yaml").write_text(spec)
     (folder / "curation.yaml").write_text(
         f"version: 1\nspec: spec.yaml\noverlays: {json.dumps(overlays)}\n"
-        f"backend: {{base_url: '{backend}'}}\ntools: {{get_user: {{operation: getUser}}}}\n")
+        f"backend: {{base_url: '{backend}'}}\n"
+        # strict: the documented schema is enforced, so a deviation is a failing result
+        # until the overlay documents what the backend sends
+        "tools: {get_user: {operation: getUser, response: {validate: strict}}}\n")
 
 
 @pytest.mark.parametrize("version", list(SPECS), ids=[f"openapi {v}" for v in SPECS])
