@@ -147,11 +147,16 @@ def test_the_lock_is_closed_under_dependencies() -> None:
     locked too; `pip install --no-deps` would silently leave it out. The requirements are
     read from the installed distributions: the lock is what this environment runs."""
     pins = _locked()
-    for name, (version, _) in pins.items():
+    other = sorted(f"{name} {metadata.distribution(name).version} (locked {version})"
+                   for name, (version, _) in pins.items()
+                   if metadata.distribution(name).version != version)
+    if other and os.environ.get("CI") != "true":  # CI installs the lock: there it must hold
+        pytest.skip(f"this environment does not run the locked versions ({len(other)} differ, "
+                    f"e.g. {other[0]}); install requirements.lock to check it (README, "
+                    "Development)")
+    assert not other, "install from the lock (README, Development): " + ", ".join(other)
+    for name in pins:
         installed = metadata.distribution(name)
-        assert installed.version == version, (
-            f"{name} {installed.version} is installed here, {version} is locked: "
-            "install from the lock (README, Development)")
         for line in installed.requires or []:
             requirement = Requirement(line)
             if requirement.marker is None or requirement.marker.evaluate(
