@@ -110,8 +110,8 @@ def _parameters(views: SchemaViews, op: Operation) -> list[str]:
         media = op.body.media_type.split(";")[0].strip().lower()
         if body.properties and (media == "application/json" or media.endswith("+json")
                                 or media in FORM_TYPES):
-            for name, (schema, base) in body.properties.items():
-                prop = views.view(schema, base, parent=body)
+            for name, sub in body.properties.items():
+                prop = views.sub(sub)
                 required = op.body.required and name in body.required
                 rows.append((name, "body", views.label(prop), ["required"] if required else [],
                              prop.description))
@@ -141,19 +141,18 @@ def _response(views: SchemaViews, response: Response | None) -> list[str]:
     media = response.media_type.split(";")[0].strip().lower()
     if not (media == "application/json" or media.endswith("+json")):
         return [f"response ({where}): not JSON, so no fields to pick"]
-    root, prefix = _unwrap(views, views.view(response.schema, response.base), "")
+    whole = views.view(response.schema, response.base)
+    root, prefix = _unwrap(views, whole, "")
     if not root.properties:
-        return [f"response ({where}): {views.label(root)}"]
-    what = "an array; fields" if prefix else "fields"
-    lines = [f"response ({where}), {what} for response.include:"]
-    for name, (schema, base) in list(root.properties.items())[:MAX_FIELDS]:
+        return [f"response ({where}): {views.label(whole)}"]
+    lines = [f"response ({where}): {views.label(whole)}; fields for response.include:"]
+    for name, sub in list(root.properties.items())[:MAX_FIELDS]:
         path = f"{prefix}.{name}" if prefix else name
-        child = views.view(schema, base, parent=root)
+        child = views.sub(sub)
         lines.append(f"  {path}: {views.label(child)}")
         inner, below = _unwrap(views, child, path)
-        for sub, (sub_schema, sub_base) in list(inner.properties.items())[:MAX_CHILDREN]:
-            leaf = views.view(sub_schema, sub_base, parent=inner)
-            lines.append(f"    {below}.{sub}: {views.label(leaf)}")
+        for field, leaf in list(inner.properties.items())[:MAX_CHILDREN]:
+            lines.append(f"    {below}.{field}: {views.label(views.sub(leaf))}")
         if len(inner.properties) > MAX_CHILDREN:
             lines.append(f"    … {len(inner.properties) - MAX_CHILDREN} more in {below}")
     if len(root.properties) > MAX_FIELDS:
@@ -166,5 +165,5 @@ def _unwrap(views: SchemaViews, view: SchemaView, path: str) -> tuple[SchemaView
     for _ in range(_MAX_ARRAY_NESTING):
         if not view.only_array or view.items is None:
             break
-        view, path = views.view(*view.items, parent=view), path + "[]"
+        view, path = views.sub(view.items), path + "[]"
     return view, path

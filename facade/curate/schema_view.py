@@ -17,32 +17,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from facade.errors import SpecError
 from facade.loading.refs import RefResolver
 
-__all__ = ["SchemaView", "SchemaViews", "first_line"]
+__all__ = ["SchemaView", "SchemaViews", "Sub", "first_line"]
 
 MAX_ENUM = 5  # enum values spelled out in a type; more are counted
 _HTML_TAG = re.compile(r"</?(?:p|a|b|i|em|strong|code|span|br|ul|ol|li)\b[^<>]*/?>", re.I)
 _MAX_MERGES = 64  # schemas merged into one view: a bound on pathological allOf nests
 
 
+class Sub(NamedTuple):
+    """A schema inside another: where it is, and the schemas it lies within (the `$ref`
+    targets on the way down to it, to tell a cycle)."""
+
+    schema: Any
+    base: Path
+    within: frozenset[str]
+
+
 @dataclass
 class SchemaView:
     """What one schema (with its `allOf`/`oneOf`/`anyOf` branches) says about its shape."""
 
-    ancestors: frozenset[str]  # schemas on the path down to this one (cycle detection)
+    within: frozenset[str]  # the schemas this one lies within
     types: list[str] = field(default_factory=list)
-    properties: dict[str, tuple[Any, Path]] = field(default_factory=dict)
+    properties: dict[str, Sub] = field(default_factory=dict)
     required: set[str] = field(default_factory=set)
-    items: tuple[Any, Path] | None = None
-    values: tuple[Any, Path] | None = None  # additionalProperties of a map
+    items: Sub | None = None
+    values: Sub | None = None  # additionalProperties of a map
     enum: list[Any] | None = None
     description: str | None = None
-    recursive: bool = False
-    merged: set[str] = field(default_factory=set)  # $ref targets read into this view
+    recursive: bool = False  # it is (or merges) a schema it lies within
+    merges: int = 0
 
     @property
     def is_object(self) -> bool:
@@ -60,23 +69,31 @@ class SchemaViews:
     def __init__(self, resolver: RefResolver) -> None:
         self.resolver = resolver
 
-    def view(self, schema: Any, base: Path, parent: SchemaView | None = None) -> SchemaView:
-        """The view of `schema` (found in `base`), as a child of `parent` when given."""
-        ancestors = parent.ancestors | parent.merged if parent is not None else frozenset()
-        view = SchemaView(ancestors)
-        self._read(view, schema, base)
+    def view(self, schema: Any, base: Path) -> SchemaView:
+        """The view of `schema`, found in the file `base`."""
+        return self.sub(Sub(schema, base, frozenset()))
+
+    def sub(self, sub: Sub) -> SchemaView:
+        """The view of a schema inside another (a property's, an array's items)."""
+        view = SchemaView(sub.within)
+        self._read(view, sub.schema, sub.base, frozenset())
         return view
 
-    def _read(self, view: SchemaView, schema: Any, base: Path) -> None:
+    def _read(self, view: SchemaView, schema: Any, base: Path, chain: frozenset[str]
+              ) -> None:
+        """Merge `schema` into `view`; `chain`: the `$ref` targets followed on the way to
+        it from the view's own schema."""
         if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
             try:
                 schema, base, key = self.resolver.resolve(schema["$ref"], base)
             except SpecError:
                 return  # a broken reference: nothing known here; loading it says why
-            if key in view.merged or len(view.merged) >= _MAX_MERGES:
-                return
-            view.recursive = view.recursive or key in view.ancestors
-            view.merged.add(key)
+            view.merges += 1
+            view.recursive = view.recursive or key in view.within
+            if key in chain or view.merges > _MAX_MERGES:
+                return  # `A: {allOf: [$ref: A]}` merges nothing new
+            chain = chain | {key}
+        within = view.within | chain
         if not isinstance(schema, dict):
             return
         declared = schema.get("type")
@@ -90,36 +107,38 @@ class SchemaViews:
         if schema.get("nullable") is True:
             _add_types(view, ["null"])
         if isinstance(schema.get("properties"), dict):
-            for name, sub in schema["properties"].items():
-                view.properties.setdefault(str(name), (sub, base))
+            for name, value in schema["properties"].items():
+                view.properties.setdefault(str(name), Sub(value, base, within))
         if isinstance(schema.get("required"), list):
             view.required.update(str(r) for r in schema["required"])
         if isinstance(schema.get("items"), dict) and view.items is None:
-            view.items = (schema["items"], base)
+            view.items = Sub(schema["items"], base, within)
         if isinstance(schema.get("additionalProperties"), dict) and view.values is None:
-            view.values = (schema["additionalProperties"], base)
+            view.values = Sub(schema["additionalProperties"], base, within)
         if isinstance(schema.get("enum"), list) and view.enum is None:
             view.enum = schema["enum"]
         if isinstance(schema.get("description"), str) and view.description is None:
             view.description = schema["description"]
         for branch in schema.get("allOf") or []:
-            self._read(view, branch, base)
+            self._read(view, branch, base, chain)
         self._alternatives(view, [*(schema.get("oneOf") or []), *(schema.get("anyOf") or [])],
-                           base)
+                           base, chain)
 
-    def _alternatives(self, view: SchemaView, branches: list[Any], base: Path) -> None:
+    def _alternatives(self, view: SchemaView, branches: list[Any], base: Path,
+                      chain: frozenset[str]) -> None:
         """`oneOf`/`anyOf`: every branch's fields, as one object's when all are objects."""
         if not branches:
             return
         subs = []
         for branch in branches:
-            sub = SchemaView(view.ancestors, merged=set(view.merged))
-            self._read(sub, branch, base)
+            sub = SchemaView(view.within, merges=view.merges)
+            self._read(sub, branch, base, chain)
             subs.append(sub)
+            view.merges = sub.merges
             view.recursive = view.recursive or sub.recursive
-            view.merged |= sub.merged
             for name, value in sub.properties.items():
                 view.properties.setdefault(name, value)
+            view.required.update(sub.required)
             if view.items is None:
                 view.items = sub.items
         if all(sub.is_object for sub in subs):
@@ -135,17 +154,18 @@ class SchemaViews:
         words = []
         for kind in types:
             if kind == "array" and view.items is not None and depth < 2:
-                kind = "array of " + self.label(self.view(*view.items, parent=view), depth + 1)
+                kind = "array of " + self.label(self.sub(view.items), depth + 1)
             elif kind == "object" and not view.properties and view.values is not None \
                     and depth < 2:
-                kind = "map of " + self.label(self.view(*view.values, parent=view), depth + 1)
+                kind = "map of " + self.label(self.sub(view.values), depth + 1)
             words.append(kind)
         text = " | ".join(words)
         if view.enum:
             shown = ", ".join(str(v) for v in view.enum[:MAX_ENUM])
             text += f" (one of: {shown})" if len(view.enum) <= MAX_ENUM else \
                 f" (one of {len(view.enum)} values: {shown}, …)"
-        return text + " (recursive)" if view.recursive else text
+        recursive = view.recursive and not text.endswith("(recursive)")
+        return text + " (recursive)" if recursive else text
 
 
 def _add_types(view: SchemaView, types: list[str]) -> None:
