@@ -343,3 +343,11 @@ def test_big_specs_are_named_from_their_operation_ids(tmp_path: Path, spec: Path
         assert found["repos_get_content"].key == "repos/get-content"
     choose(out, text, chosen)
     check(out, len(chosen))
+
+
+def test_the_readme_shows_what_init_writes(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("The starter lists every operation of the spec")
+    shown = re.search(r"```yaml\n(.*?)```", readme[start:], re.DOTALL)
+    assert shown is not None
+    assert shown[1] in init(ROOT / "specs" / "inventory.yaml", tmp_path / "curation.yaml")

@@ -108,7 +108,7 @@ def _parameters(views: SchemaViews, op: Operation) -> list[str]:
     if op.body is not None:
         body = views.view(op.body.schema, op.body.base)
         media = op.body.media_type.split(";")[0].strip().lower()
-        if body.properties and (media == "application/json" or media.endswith("+json")
+        if body.has_properties and (media == "application/json" or media.endswith("+json")
                                 or media in FORM_TYPES):
             for name, sub in body.properties.items():
                 prop = views.sub(sub)
@@ -143,20 +143,22 @@ def _response(views: SchemaViews, response: Response | None) -> list[str]:
         return [f"response ({where}): not JSON, so no fields to pick"]
     whole = views.view(response.schema, response.base)
     root, prefix = _unwrap(views, whole, "")
-    if not root.properties:
+    fields = root.properties
+    if not fields:
         return [f"response ({where}): {views.label(whole)}"]
     lines = [f"response ({where}): {views.label(whole)}; fields for response.include:"]
-    for name, sub in list(root.properties.items())[:MAX_FIELDS]:
+    for name, sub in list(fields.items())[:MAX_FIELDS]:
         path = f"{prefix}.{name}" if prefix else name
         child = views.sub(sub)
         lines.append(f"  {path}: {views.label(child)}")
         inner, below = _unwrap(views, child, path)
-        for field, leaf in list(inner.properties.items())[:MAX_CHILDREN]:
+        children = inner.properties
+        for field, leaf in list(children.items())[:MAX_CHILDREN]:
             lines.append(f"    {below}.{field}: {views.label(views.sub(leaf))}")
-        if len(inner.properties) > MAX_CHILDREN:
-            lines.append(f"    … {len(inner.properties) - MAX_CHILDREN} more in {below}")
-    if len(root.properties) > MAX_FIELDS:
-        lines.append(f"  … {len(root.properties) - MAX_FIELDS} more")
+        if len(children) > MAX_CHILDREN:
+            lines.append(f"    … {len(children) - MAX_CHILDREN} more in {below}")
+    if len(fields) > MAX_FIELDS:
+        lines.append(f"  … {len(fields) - MAX_FIELDS} more")
     return lines
 
 

@@ -44,7 +44,9 @@ class SchemaView:
 
     within: frozenset[str]  # the schemas this one lies within
     types: list[str] = field(default_factory=list)
-    properties: dict[str, Sub] = field(default_factory=dict)
+    # Each `properties` mapping met, in order, with where it is: merged only when asked
+    # for, as most views are read for their type alone (Stripe's objects have dozens).
+    sources: list[tuple[dict[Any, Any], Path, frozenset[str]]] = field(default_factory=list)
     required: set[str] = field(default_factory=set)
     items: Sub | None = None
     values: Sub | None = None  # additionalProperties of a map
@@ -52,14 +54,28 @@ class SchemaView:
     description: str | None = None
     recursive: bool = False  # it is (or merges) a schema it lies within
     merges: int = 0
+    labels: dict[int, str] = field(default_factory=dict)  # by depth, once read
+
+    @property
+    def properties(self) -> dict[str, Sub]:
+        """The fields, in the order met; the first schema to name one gives it."""
+        merged: dict[str, Sub] = {}
+        for props, base, within in self.sources:
+            for name, value in props.items():
+                merged.setdefault(str(name), Sub(value, base, within))
+        return merged
+
+    @property
+    def has_properties(self) -> bool:
+        return any(props for props, _, _ in self.sources)
 
     @property
     def is_object(self) -> bool:
-        return bool(self.properties) or "object" in self.types
+        return self.has_properties or "object" in self.types
 
     @property
     def only_array(self) -> bool:
-        return self.items is not None and not self.properties and \
+        return self.items is not None and not self.has_properties and \
             [t for t in self.types if t != "null"] in (["array"], [])
 
 
@@ -68,6 +84,9 @@ class SchemaViews:
 
     def __init__(self, resolver: RefResolver) -> None:
         self.resolver = resolver
+        # Operations share schemas (Stripe's `expand`, its expandable objects): each is
+        # read and labelled once per place it lies within. Views are not changed once read.
+        self._views: dict[tuple[int, Path, frozenset[str]], SchemaView] = {}
 
     def view(self, schema: Any, base: Path) -> SchemaView:
         """The view of `schema`, found in the file `base`."""
@@ -75,8 +94,11 @@ class SchemaViews:
 
     def sub(self, sub: Sub) -> SchemaView:
         """The view of a schema inside another (a property's, an array's items)."""
-        view = SchemaView(sub.within)
-        self._read(view, sub.schema, sub.base, frozenset())
+        key = (id(sub.schema), sub.base, sub.within)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = SchemaView(sub.within)
+            self._read(view, sub.schema, sub.base, frozenset())
         return view
 
     def _read(self, view: SchemaView, schema: Any, base: Path, chain: frozenset[str]
@@ -107,8 +129,7 @@ class SchemaViews:
         if schema.get("nullable") is True:
             _add_types(view, ["null"])
         if isinstance(schema.get("properties"), dict):
-            for name, value in schema["properties"].items():
-                view.properties.setdefault(str(name), Sub(value, base, within))
+            view.sources.append((schema["properties"], base, within))
         if isinstance(schema.get("required"), list):
             view.required.update(str(r) for r in schema["required"])
         if isinstance(schema.get("items"), dict) and view.items is None:
@@ -136,8 +157,7 @@ class SchemaViews:
             subs.append(sub)
             view.merges = sub.merges
             view.recursive = view.recursive or sub.recursive
-            for name, value in sub.properties.items():
-                view.properties.setdefault(name, value)
+            view.sources.extend(sub.sources)
             view.required.update(sub.required)
             if view.items is None:
                 view.items = sub.items
@@ -150,12 +170,17 @@ class SchemaViews:
     def label(self, view: SchemaView, depth: int = 0) -> str:
         """`string`, `array of object`, `map of integer`, `string | object`,
         `string (one of: a, b)`, with ` (recursive)` for a cycle."""
+        if depth not in view.labels:
+            view.labels[depth] = self._label(view, depth)
+        return view.labels[depth]
+
+    def _label(self, view: SchemaView, depth: int) -> str:
         types = [t for t in view.types if t != "null"] or view.types or ["any"]
         words = []
         for kind in types:
             if kind == "array" and view.items is not None and depth < 2:
                 kind = "array of " + self.label(self.sub(view.items), depth + 1)
-            elif kind == "object" and not view.properties and view.values is not None \
+            elif kind == "object" and not view.has_properties and view.values is not None \
                     and depth < 2:
                 kind = "map of " + self.label(self.sub(view.values), depth + 1)
             words.append(kind)
@@ -179,8 +204,9 @@ def first_line(text: Any, limit: int = 100) -> str:
     characters with `…`; "" for anything that is not a string."""
     if not isinstance(text, str):
         return ""
-    text = _HTML_TAG.sub("", text)  # Stripe writes `<p>Retrieves a Customer object.</p>`
-    line = next((" ".join(ln.split()) for ln in text.splitlines() if ln.strip()), "")
+    # Stripe writes `<p>Retrieves a Customer object.</p>`: tags go, line by line.
+    lines = (" ".join(_HTML_TAG.sub("", ln).split()) for ln in text.splitlines())
+    line = next((ln for ln in lines if ln), "")
     if len(line) <= limit:
         return line
     return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
