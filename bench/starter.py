@@ -78,4 +78,5 @@ def run(opts: Options) -> None:
            "+ params and fields", "starter text", "lines", "size"], phase_rows,
           ["`names` reads every operation through the loader (its `$ref`s into other files "
            "included); `+ params and fields` is the same on a fresh parse, with the "
-           "comments; `starter text` is the whole `starter_curation` again, warm."])
+           "comments; `starter text` is the whole `starter_curation` once more (a fresh "
+           "parse, imports done)."])
