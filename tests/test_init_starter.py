@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from facade.cli import main
@@ -102,19 +103,19 @@ def init(spec: Path, out: Path) -> str:
     return out.read_text()
 
 
-def choose(out: Path, text: str, names: list[str]) -> None:
+def choose(out: Path, text: str, names: list[str], shaped: bool = True) -> None:
     """Uncomment `names` as an editor's toggle does (one `# ` less on each line of the
-    block), and give each a `params` entry for every parameter the starter lists and a
-    `response.include` of every field it lists."""
+    block), and (if `shaped`) give each a `params` entry for every parameter the starter
+    lists and a `response.include` of every field it lists."""
     lines = text.splitlines()
     found = blocks(text)
     for name in sorted(names, key=lambda n: -found[n].start):
         block = found[name]
         chosen = [line.replace("  # ", "  ", 1) for line in lines[block.start:block.end]]
-        if block.params:
+        if block.params and shaped:
             chosen.append("    params: " + json.dumps(
                 {p: {"description": "Chosen from the starter."} for p in block.params}))
-        if block.fields:
+        if block.fields and shaped:
             chosen.append("    response: " + json.dumps({"include": list(block.fields)}))
         lines[block.start:block.end] = chosen
     out.write_text("\n".join(lines) + "\n")
@@ -351,3 +352,32 @@ def test_the_readme_shows_what_init_writes(tmp_path: Path) -> None:
     shown = re.search(r"```yaml\n(.*?)```", readme[start:], re.DOTALL)
     assert shown is not None
     assert shown[1] in init(ROOT / "specs" / "inventory.yaml", tmp_path / "curation.yaml")
+
+
+def test_text_from_the_spec_cannot_break_out_of_its_comment(tmp_path: Path) -> None:
+    """Line breaks YAML knows (LF, CR, NEL, LS, PS) and characters it refuses, in names,
+    enums and descriptions, never end a comment line or spoil the starter."""
+    hostile = "x\ntools: {evil: {operation: deleteAll}}\r\x85\u2028\u2029\x7f\x00 end"
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps({
+        "openapi": "3.0.3", "info": {"title": f"T{hostile}", "version": "1"},
+        "paths": {"/things": {"get": {
+            "operationId": "listThings", "summary": f"List{hostile}",
+            "parameters": [{"name": "q", "in": "query", "description": f"Q{hostile}",
+                            "schema": {"type": "string", "enum": [hostile, "plain"]}}],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {
+                    f"odd{hostile}": {"type": "string", "enum": [hostile]},
+                    "plain": {"type": "integer"}}}}}}}}}}}))
+    out = tmp_path / "curation.yaml"
+    text = init(spec, out)
+    assert set(yaml.safe_load(text)) == {"version", "spec", "server", "backend", "read_only",
+                                         "tools"}
+    assert yaml.safe_load(text)["tools"] is None
+    assert "\x85" not in text and "\u2028" not in text and "\x7f" not in text
+    found = blocks(text)
+    assert list(found) == ["list_things"]
+    assert found["list_things"].fields["plain"] == "integer"
+    choose(out, text, ["list_things"], shaped=False)
+    check(out, 1)
+    assert set(yaml.safe_load(out.read_text())["tools"]) == {"list_things"}

@@ -193,8 +193,18 @@ def _base_path(data: dict[str, object]) -> str:
     return path if re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*", path) else ""
 
 
+# What a YAML reader refuses anywhere, comments included, and what ends a comment line
+# (PyYAML breaks lines at NEL, LS and PS too): text from the spec must not hold them.
+_NOT_ONE_LINE = re.compile("[^\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd"
+                           "\U00010000-\U0010ffff]")
+
+
+def _one_line(text: str) -> str:
+    return _NOT_ONE_LINE.sub(" ", text)
+
+
 def _yaml_string(text: str) -> str:
-    return json.dumps(" ".join(text.split())[:200], ensure_ascii=False)
+    return json.dumps(" ".join(_one_line(text).split())[:200], ensure_ascii=False)
 
 
 def starter_curation(spec_path: Path, output: Path) -> str:
@@ -231,7 +241,7 @@ def starter_curation(spec_path: Path, output: Path) -> str:
         lines.append(f"  #   operation: {json.dumps(op.key)}")
         if op.summary:
             lines.append(f"  #   description: {_yaml_string(op.summary)}")
-        lines.extend(f"  #   # {note}" for note in op.notes)
+        lines.extend(f"  #   # {_one_line(note)}" for note in op.notes)
     if not operations:
         lines.append("  # (the spec has no operations)")
     return "\n".join(lines) + "\n"
