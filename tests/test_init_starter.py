@@ -381,3 +381,23 @@ def test_text_from_the_spec_cannot_break_out_of_its_comment(tmp_path: Path) -> N
     choose(out, text, ["list_things"], shaped=False)
     check(out, 1)
     assert set(yaml.safe_load(out.read_text())["tools"]) == {"list_things"}
+
+
+def test_an_operation_id_that_names_no_single_operation_is_not_used_as_the_key(
+        tmp_path: Path) -> None:
+    """Two operations with one operationId, and an operationId spelled like a label: the
+    starter names them `METHOD /path`, which `check` resolves to the operation meant."""
+    ok = {"200": {"description": "ok"}}
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {"/a": {"get": {"operationId": "getThing", "responses": ok}},
+                  "/b": {"get": {"operationId": "getThing", "responses": ok}},
+                  "/c": {"get": {"operationId": "get /elsewhere", "responses": ok}}}}))
+    out = tmp_path / "curation.yaml"
+    text = init(spec, out)
+    found = blocks(text)
+    assert [(b.name, b.key) for b in found.values()] == [
+        ("get_thing", "GET /a"), ("get_thing_2", "GET /b"), ("get_elsewhere", "GET /c")]
+    choose(out, text, list(found))
+    check(out, 3)

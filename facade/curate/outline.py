@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from facade.curate.schema_view import SchemaView, SchemaViews, first_line
 from facade.errors import SpecError
 from facade.loading.flatten import FORM_TYPES, is_forbidden_header
-from facade.loading.spec import OpenAPIDocument, Operation, OperationRef, Response
+from facade.loading.spec import METHODS, OpenAPIDocument, Operation, OperationRef, Response
 from facade.tools import READ_ONLY_METHODS, tool_name_for, unique_tool_name
 
 __all__ = ["MAX_CHILDREN", "MAX_FIELDS", "MAX_PARAMS", "OperationOutline", "outline"]
@@ -89,8 +89,7 @@ def _looks_like_label(op_id: str) -> bool:
     """An operationId spelled like `GET /path` would be read as one; `operation:` then
     names the operation by its own label."""
     method, _, path = op_id.strip().partition(" ")
-    return method.upper() in ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH",
-                              "TRACE") and path.strip().startswith("/")
+    return method.lower() in METHODS and path.strip().startswith("/")
 
 
 def _parameters(views: SchemaViews, op: Operation) -> list[str]:
