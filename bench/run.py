@@ -3,6 +3,7 @@
     python bench/run.py                       # everything (about 20 minutes on 2 cores)
     python bench/run.py --quick               # fewer repeats and calls (about 5 minutes)
     python bench/run.py --sections cold,warm --specs stripe,github
+    python bench/run.py --sections init       # `facade init` on the big specs (~1 minute)
 
 See bench/README.md for what each section measures. Only 127.0.0.1 is used.
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lib import BIG_SPECS, CORPUS, Options  # noqa: E402
 
 SECTIONS = ("cold", "warm", "memory", "calls", "http", "reliability", "size", "profile",
-            "lambda")
+            "lambda", "init")
 
 
 def run_section(name: str, opts: Options) -> None:
@@ -54,6 +55,10 @@ def run_section(name: str, opts: Options) -> None:
         import serverless
 
         serverless.run(opts)
+    elif name == "init":
+        import starter
+
+        starter.run(opts)
 
 
 def main() -> None:

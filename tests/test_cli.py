@@ -135,7 +135,7 @@ def test_check_on_a_fresh_starter_says_no_tool_is_chosen(tmp_path: Path) -> None
     code, stdout, err = run("check", "--config", str(out))
     assert (code, stdout) == (1, "")
     assert err.splitlines() == [
-        f"{out}:12:7: tools: no tool is chosen yet (uncomment a few tools under `tools:`: "
+        f"{out}:13:7: tools: no tool is chosen yet (uncomment a few tools under `tools:`: "
         "remove the `# ` before a tool's name and its `operation:` line, or add one, e.g. "
         "`get_item: {operation: getItem}`)",
         "1 problem(s) found."]

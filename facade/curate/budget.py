@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facade.curate.outline import outline
 from facade.errors import LoadError
 from facade.loading.curation import Curation, parse_any_curation
 from facade.loading.spec import load_spec
 from facade.loading.yamlsource import YAMLDocument, read_yaml
-from facade.tools import ToolDefinition, tool_name_for, unique_tool_name
+from facade.tools import ToolDefinition
 
 __all__ = ["BYTES_PER_TOKEN", "Budget", "ToolCost", "Uncurated", "estimate_tokens",
            "listing", "listing_budget", "spec_budget", "uncurated_budget"]
@@ -127,10 +128,7 @@ def spec_budget(spec_path: Path, config: Path) -> Uncurated:
 
     started = time.perf_counter()
     spec = load_spec(spec_path, os.path.relpath(spec_path))
-    names: dict[str, str] = {}
-    for ref in spec.by_label.values():
-        name = unique_tool_name(tool_name_for(ref.operation_id, ref.method, ref.path), names)
-        names[name] = ref.label
+    names = {op.name: op.ref.label for op in outline(spec, details=False)}
     if not names:
         return Uncurated(Budget((), _size({"tools": []})), 0, 0, time.perf_counter() - started)
     # A synthetic curation, from plain data: it has no positions to report.

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from facade.curate.outline import outline
 from facade.loading.spec import load_spec
-from facade.tools import tool_name_for, unique_tool_name
 
 __all__ = ["FetchError", "fetch_referenced", "fetch_spec", "public_url", "spec_filename",
            "starter_curation"]
@@ -193,22 +193,38 @@ def _base_path(data: dict[str, object]) -> str:
     return path if re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*", path) else ""
 
 
+# What a YAML reader refuses anywhere, comments included, and what ends a comment line
+# (PyYAML breaks lines at NEL, LS and PS too): text from the spec must not hold them.
+_NOT_ONE_LINE = re.compile("[^\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd"
+                           "\U00010000-\U0010ffff]")
+
+
+def _one_line(text: str) -> str:
+    return _NOT_ONE_LINE.sub(" ", text)
+
+
 def _yaml_string(text: str) -> str:
-    return json.dumps(" ".join(text.split())[:200], ensure_ascii=False)
+    return json.dumps(" ".join(_one_line(text).split())[:200], ensure_ascii=False)
 
 
 def starter_curation(spec_path: Path, output: Path) -> str:
-    """The text of a starter curation for `spec_path`, to be written at `output`."""
+    """The text of a starter curation for `spec_path`, to be written at `output`.
+
+    Each operation is a commented-out tool (name, `operation:`, `description:`) followed by
+    comment lines one level deeper, with its parameters and the fields of its answer
+    (`facade.curate.outline`): uncommenting the tool, even with an editor's toggle, leaves
+    those as comments.
+    """
     spec = load_spec(spec_path)
     relative = os.path.relpath(spec_path.resolve(), output.resolve().parent)
-    refs = sorted(spec.by_label.values(),
-                  key=lambda r: (r.method not in ("GET", "HEAD"), r.path, r.method))
+    operations = outline(spec)
     title = (spec.data.get("info") or {}).get("title") or "api"
     lines = [
         "# yaml-language-server: $schema=./schema/curation.schema.json",
-        f"# Starter curation for {relative} ({len(refs)} operations).",
+        f"# Starter curation for {relative} ({len(operations)} operations).",
         "# Uncomment a FEW tools (3-10), give each a description an agent can act on,",
-        "# then run `facade check` and `facade tools`.",
+        "# then run `facade check` and `facade tools`. Under each tool, `# params` are the",
+        "# names `params:` takes and `# response` the paths `response.include` takes.",
         "version: 1",
         f"spec: {json.dumps(relative)}",
         f"server: {{name: {_yaml_string(str(title))}}}",
@@ -218,18 +234,14 @@ def starter_curation(spec_path: Path, output: Path) -> str:
         "read_only: true",
         "tools:",
     ]
-    seen: set[str] = set()
-    for ref in refs:
-        raw = spec.data["paths"][ref.path].get(ref.method.lower(), {})
-        summary = raw.get("summary") if isinstance(raw, dict) else None
-        name = unique_tool_name(tool_name_for(ref.operation_id, ref.method, ref.path), seen)
-        seen.add(name)
-        key = ref.operation_id or ref.label
-        note = "" if ref.method in ("GET", "HEAD") else "  # writes: needs read_only: false"
-        lines.append(f"  # {name}:{note}")
-        lines.append(f"  #   operation: {json.dumps(key)}")
-        if isinstance(summary, str) and summary.strip():
-            lines.append(f"  #   description: {_yaml_string(summary)}")
-    if not refs:
+    for op in operations:
+        notes = [note for note, on in (("writes: needs read_only: false", op.writes),
+                                       ("deprecated", op.deprecated)) if on]
+        lines.append(f"  # {op.name}:" + (f"  # {'; '.join(notes)}" if notes else ""))
+        lines.append(f"  #   operation: {json.dumps(op.key)}")
+        if op.summary:
+            lines.append(f"  #   description: {_yaml_string(op.summary)}")
+        lines.extend(f"  #   # {_one_line(note)}" for note in op.notes)
+    if not operations:
         lines.append("  # (the spec has no operations)")
     return "\n".join(lines) + "\n"

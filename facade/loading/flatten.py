@@ -20,7 +20,7 @@ from facade.loading.spec import Body, Operation, Parameter
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import Argument
 
-__all__ = ["FORBIDDEN_HEADERS", "Flattened", "flatten"]
+__all__ = ["FORBIDDEN_HEADERS", "FORM_TYPES", "Flattened", "flatten", "is_forbidden_header"]
 
 # Headers the façade owns: OpenAPI says to ignore Accept/Content-Type/Authorization
 # parameters, and the rest carry credentials or routing an agent must never steer.
@@ -30,7 +30,7 @@ FORBIDDEN_HEADERS = frozenset({
     "te", "trailer", "transfer-encoding", "upgrade", "forwarded", "x-real-ip", "via",
 })
 _FORBIDDEN_PREFIXES = ("x-forwarded-", "proxy-")
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def is_forbidden_header(name: str) -> bool:
@@ -137,7 +137,7 @@ class _Flattener:
         schema = self.converter.convert(body.schema, body.base)
         props = schema.get("properties")
         is_json = media == "application/json" or media.endswith("+json")
-        if (is_json or media in _FORM_TYPES) and isinstance(props, dict) and props:
+        if (is_json or media in FORM_TYPES) and isinstance(props, dict) and props:
             required = set(schema.get("required") or [])
             lifted = {k for k in self.curation.params if "." in k and k.split(".")[0] in props}
             for key in lifted:

@@ -93,6 +93,7 @@ class Operation:
     body: Body | None
     response: Response | None
     deprecated: bool
+    operation_id: str | None = None  # as written, also where the index has not learnt it
 
 
 _DEFAULT_STYLE = {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}
@@ -233,6 +234,7 @@ class OpenAPIDocument:
             body=body,
             response=self._response(raw, base),
             deprecated=bool(raw.get("deprecated", False)),
+            operation_id=op_id if isinstance(op_id := raw.get("operationId"), str) else None,
         )
 
     def conversion_warnings(self) -> list[Problem]:
