@@ -33,13 +33,13 @@ from facade.curate.lock import (
     read_lock,
     shape_of,
 )
-from facade.errors import LoadError, PathPart, SpecError
+from facade.errors import LoadError, PathPart, Problem, SpecError
 from facade.loading.curation import Curation, ToolCuration
 from facade.loading.spec import OpenAPIDocument, OperationRef
 from facade.loading.yamlsource import YAMLDocument
 
 __all__ = ["EXIT_BREAKING", "EXIT_CHANGED", "EXIT_ERROR", "EXIT_OK", "Change", "DriftError",
-           "Report", "check_drift", "compare", "drift_lines"]
+           "Report", "check_drift", "compare"]
 
 EXIT_OK, EXIT_BREAKING, EXIT_ERROR, EXIT_CHANGED = 0, 1, 2, 3
 
@@ -70,18 +70,25 @@ class Report:
     def exit_code(self) -> int:
         return EXIT_BREAKING if self.breaking else EXIT_CHANGED if self.changes else EXIT_OK
 
-    def lines(self) -> list[str]:
+    def problems(self) -> list[Problem]:
+        """The changes as problems in the curation (breaking ones as errors), in file
+        order; an unreadable lock as one problem in the lock."""
         if self.error is not None or self.doc is None:
-            return [self.error or ""]
+            message = (self.error or "").removeprefix(f"{self.lock}: ")
+            return [Problem((), message, file=str(self.lock), code="drift/lock-unreadable")]
         doc = self.doc
         # Names (a tool, a parameter) are shown where the key is; `operation` and list
         # entries where their value is, as the loader shows them.
-        problems = sorted((doc.problem(c.path, c.message, hint=c.hint, severity="error" if
-                                       c.breaking else "warning", key=isinstance(
-                                           c.path[-1], str) and c.path[-1] != "operation")
-                           for c in self.changes),
-                          key=lambda p: (p.line or 0, p.column or 0))
-        lines = [p.format(doc.file) for p in problems]
+        return sorted((doc.problem(c.path, c.message, hint=c.hint, severity="error" if
+                                   c.breaking else "warning", key=isinstance(
+                                       c.path[-1], str) and c.path[-1] != "operation",
+                                   code="drift/breaking" if c.breaking else "drift/changed")
+                       for c in self.changes), key=lambda p: (p.line or 0, p.column or 0))
+
+    def lines(self) -> list[str]:
+        if self.error is not None or self.doc is None:
+            return [self.error or ""]
+        lines = [p.format(self.doc.file) for p in self.problems()]
         if not self.changes:
             return [f"{self.spec}: no drift since {self.lock}"]
         return [*lines, f"{self.spec}: {self.breaking} breaking change(s), "
@@ -149,14 +156,6 @@ def check_drift(config: Path) -> Report | None:
         return Report(None, path, str(config), [], error=str(exc))
     except LoadError:
         return None  # `check` reports it
-
-
-def drift_lines(config: Path) -> tuple[list[str], bool]:
-    """`check_drift` as `facade check` prints it: the lines, and whether any breaks."""
-    report = check_drift(config)
-    if report is None or not (report.changes or report.breaking):
-        return [], False
-    return report.lines(), report.breaking > 0
 
 
 def _compare(spec: OpenAPIDocument, section: str, name: str, tool: ToolCuration,
