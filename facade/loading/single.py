@@ -247,7 +247,7 @@ class SingleLoader:
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
-                hint="`spec` is relative to the curation file"))
+                hint="`spec` is relative to the curation file", code="spec/not-found"))
             return None
         if problems:
             return None
