@@ -16,7 +16,7 @@ from facade.loading.loader import load
 from facade.tools import Facade
 
 if TYPE_CHECKING:
-    from facade.curate.drift import Report
+    from facade.curate.drift import Drift
 
 __all__ = ["build", "check", "tool_listing", "tools"]
 
@@ -54,7 +54,7 @@ class _Checked:
     error: LoadError | None = None
     facade: Facade | None = None
     warnings: list[Problem] = field(default_factory=list)
-    drift: Report | None = None
+    drift: Drift | None = None
     failure: Problem | None = None  # a facade bug, or tools/list over --max-tokens
     enforced: list[str] = field(default_factory=list)  # the --strict and --max-tokens lines
     strict: bool = False
@@ -90,7 +90,7 @@ def _run_check(config: Path, strict: bool, max_tokens: int | None) -> _Checked:
     return done
 
 
-def _drifted(report: Report | None) -> Report | None:
+def _drifted(report: Drift | None) -> Drift | None:
     return report if report is not None and (report.changes or report.breaking) else None
 
 
