@@ -1,21 +1,26 @@
 """How a JSON value deviates from a documented schema: one record per place and kind.
 
 Real backends drift from their specs in a few common ways. `deviations(schema, value)`
-walks a documented schema (the strict one facade keeps beside each tool: `type`,
-`properties`, `items`, `additionalProperties`, `required`, `enum`, `format`, `allOf`,
-`anyOf`/`oneOf`, `$ref` into `$defs`) together with a value and names each departure:
+walks a schema together with a value and names each departure:
 
     null              null where the schema does not admit it (objects and arrays too)
     type              another JSON type: "42" or 1.5 where an integer is documented
     enum              a value the enumeration does not list
-    format            a string whose `format` does not parse (date-time, uuid, …)
+    format            a value whose `format` does not parse (date-time, uuid, int32, …)
     missing_required  a required property is absent
-    extra_property    a property the schema closes out (`additionalProperties: false`)
+    extra_property    a property the schema closes out (`additionalProperties: false`),
+                      or, with `undocumented=True`, one it does not document
+
+Two callers, one walk. At call time the schema is the strict one facade keeps beside each
+tool (JSON Schema, `$ref`s into its `$defs`). `facade test` walks the spec's own schema
+instead (OpenAPI 3.0 `nullable`, `$ref`s across files, through `resolve`) and asks for
+each deviation's *site*: the file and JSON pointer of the schema that documents it, after
+`$ref`s, so that `--suggest-overlay` can fix it where it is written.
 
 A `Deviation` names the place as an `include` path (`data[].owned_by`; `*` for the values
 of a map) and the documented and actual JSON *types*, never the value: operators may log
-and count it. Extra properties are reported at the object that holds them, without their
-names, since a backend's keys can be data too.
+and count it. Closed-out properties are reported at the object that holds them, without
+their names, since a backend's keys can be data too.
 
 Imports nothing from facade; load time and call time may both use it.
 """
@@ -25,12 +30,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FORMATS", "KINDS", "Deviation", "deviations", "json_type"]
+__all__ = ["FORMATS", "KINDS", "Deviation", "Resolve", "Site", "deviations", "json_type"]
 
 KINDS = ("null", "type", "enum", "format", "missing_required", "extra_property")
+Site = tuple[Any, str]  # a schema's document (a file, say) and JSON pointer in it
+Resolve = Callable[[str, Site], tuple[Any, Site]]  # ($ref, where it is) → (target, site)
 
 _DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
 _TIME = r"([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?"
@@ -53,7 +60,7 @@ def _ip(version: int) -> Callable[[str], bool]:
 
 # The formats facade checks in answers (strings only), each as the callable both the
 # compiled validator and `deviations` use, so that the two always agree. A format not
-# listed here is advice only: it is never checked.
+# listed here (or in _INTEGER_FORMATS) is advice only: it is never checked.
 FORMATS: dict[str, Callable[[str], bool]] = {
     "date-time": _matches(f"{_DATE}[Tt ]{_TIME}{_OFFSET}"),
     "date": _matches(_DATE),
@@ -64,7 +71,11 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "ipv4": _ip(4),
     "ipv6": _ip(6),
 }
-_MAX_DEPTH = 64
+_INTEGER_FORMATS: dict[str, Callable[[int], bool]] = {
+    "int32": lambda n: -2**31 <= n < 2**31,
+    "int64": lambda n: -2**63 <= n < 2**63,
+}
+_MAX_DEPTH = 64  # schema nesting walked for one value (cycles through $ref stop here)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,9 @@ class Deviation:
     kind: str  # one of KINDS
     documented: str  # what the schema says, by JSON type: "string", "integer or null"…
     actual: str  # the JSON type found: "null", "string", … ("absent" when missing)
+    site: Site | None = None  # the schema to fix (the object's, for the last two kinds)
+    name: str | None = None  # the property, for missing_required and undocumented ones
+    value: Any = field(default=None, compare=False, repr=False)  # for an enum fix; never shown
 
     def describe(self) -> str:
         """`owned_by: null where string is documented (null)`: no value, ever."""
@@ -82,8 +96,8 @@ class Deviation:
         if self.kind == "missing_required":
             return f"{where}: required property is absent (missing_required)"
         if self.kind == "extra_property":
-            return f"{where}: {self.actual} property the schema does not allow " \
-                   "(extra_property)"
+            return f"{where}: {self.actual} property the schema does not " \
+                   f"{'document' if self.name is not None else 'allow'} (extra_property)"
         if self.kind in ("format", "enum"):
             return f"{where}: {self.actual} that is not {self.documented} ({self.kind})"
         return f"{where}: {self.actual} where {self.documented} is documented ({self.kind})"
@@ -107,57 +121,113 @@ def json_type(value: Any) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
-def deviations(schema: dict[str, Any], value: Any, limit: int = 32) -> list[Deviation]:
+def deviations(schema: Any, value: Any, limit: int | None = 32, *,
+               resolve: Resolve | None = None, site: Site | None = None,
+               nullable_keyword: bool = False, undocumented: bool = False,
+               masked: str | None = None) -> list[Deviation]:
     """Every distinct (path, kind) in which `value` departs from `schema`, at most `limit`,
-    in the order found. Empty when the value conforms."""
-    walker = _Walker(schema.get("$defs") or {}, limit)
-    walker.walk(schema, value, "", 0)
+    in the order found. Empty when the value conforms.
+
+    Args:
+        resolve: follows a `$ref` from the site it is written at; by default only
+            `#/$defs/…` of `schema` itself, without sites.
+        site: where `schema` stands; given, each deviation carries its schema's site.
+        nullable_keyword: OpenAPI 3.0's `nullable: true` (and Swagger 2.0's converted
+            `x-nullable`) admits null; 3.1 lists "null" in `type` instead.
+        undocumented: report each property an object's schema does not document, by name.
+        masked: a placeholder that replaced a value before it was recorded (a fixture
+            masks redacted values): a value equal to it is not compared.
+    """
+    if resolve is None:
+        defs = schema.get("$defs") or {} if isinstance(schema, dict) else {}
+
+        def resolve(ref: str, at: Site) -> tuple[Any, Site]:
+            name = ref.removeprefix("#/$defs/")
+            return (defs.get(name) if name != ref else None), at
+    walker = _Walker(resolve, site is not None, limit, nullable_keyword, undocumented,
+                     masked)
+    walker.walk(schema, value, "", site or (None, ""), 0)
     return list(walker.found.values())
 
 
 class _Walker:
-    def __init__(self, defs: dict[str, Any], limit: int) -> None:
-        self.defs = defs
-        self.limit = limit
+    def __init__(self, resolve: Resolve, sites: bool, limit: int | None, nullable: bool,
+                 undocumented: bool, masked: str | None) -> None:
+        self.resolve, self.sites, self.limit = resolve, sites, limit
+        self.nullable, self.undocumented, self.masked = nullable, undocumented, masked
         self.found: dict[tuple[str, str], Deviation] = {}
 
-    def add(self, path: str, kind: str, documented: str, actual: str) -> None:
-        if len(self.found) < self.limit:
-            self.found.setdefault((path, kind), Deviation(path, kind, documented, actual))
+    def trial(self) -> _Walker:
+        return _Walker(self.resolve, self.sites, self.limit, self.nullable,
+                       self.undocumented, self.masked)
+
+    def add(self, path: str, kind: str, documented: str, actual: str, site: Site,
+            name: str | None = None, value: Any = None) -> None:
+        if not self.full():
+            self.found.setdefault((path, kind), Deviation(
+                path, kind, documented, actual, site if self.sites else None, name, value))
 
     def full(self) -> bool:
-        return len(self.found) >= self.limit
+        return self.limit is not None and len(self.found) >= self.limit
 
-    def walk(self, schema: Any, value: Any, path: str, depth: int) -> None:
-        if not isinstance(schema, dict) or depth > _MAX_DEPTH or self.full():
+    def child(self, site: Site, *tokens: str | int) -> Site:
+        if not self.sites:
+            return site
+        escaped = (str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
+        return site[0], "/".join((site[1], *escaped))
+
+    def deref(self, schema: Any, site: Site) -> tuple[Any, Site]:
+        ref = schema.get("$ref") if isinstance(schema, dict) else None
+        return self.resolve(ref, site) if isinstance(ref, str) else (schema, site)
+
+    def walk(self, schema: Any, value: Any, path: str, site: Site, depth: int,
+             extras: bool = True) -> None:
+        nullable = self.nullable and isinstance(schema, dict) and \
+            schema.get("nullable") is True  # 3.0: beside a $ref, it applies to the target
+        schema, site = self.deref(schema, site)
+        if not isinstance(schema, dict) or depth > _MAX_DEPTH or self.full() or \
+                (self.masked is not None and value == self.masked):
             return
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            self.walk(self.defs.get(ref.removeprefix("#/$defs/")), value, path, depth + 1)
-        for branch in schema.get("allOf") or ():
-            self.walk(branch, value, path, depth + 1)
-        branches = [*(schema.get("anyOf") or ()), *(schema.get("oneOf") or ())]
-        if branches:
-            self._any(branches, value, path, depth)
-        if not self._scalar(schema, value, path):
+        types = self.types(schema, nullable)
+        if value is None and (nullable or (types is not None and "null" in types)):
+            return
+        for i, branch in enumerate(schema.get("allOf") or ()):
+            self.walk(branch, value, path, self.child(site, "allOf", i), depth + 1, False)
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                self.any(key, schema[key], value, path, site, depth)
+        if not self.scalar(schema, types, value, path, site):
             return
         if isinstance(value, dict):
-            self._object(schema, value, path, depth)
+            self.object(schema, value, path, site, depth, extras)
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-            inner = f"{path}[]"
+            inner, items = f"{path}[]", self.child(site, "items")
             for item in value:
-                self.walk(schema["items"], item, inner, depth + 1)
+                self.walk(schema["items"], item, inner, items, depth + 1)
                 if self.full():
                     return
 
-    def _any(self, branches: list[Any], value: Any, path: str, depth: int) -> None:
+    def types(self, schema: dict[str, Any], nullable: bool) -> list[str] | None:
+        kinds = schema.get("type")
+        if kinds is None:
+            return None
+        types = [kinds] if isinstance(kinds, str) else [str(k) for k in kinds]
+        if nullable or (self.nullable and schema.get("nullable") is True):
+            types.append("null")
+        enum = schema.get("enum")
+        if not self.nullable and isinstance(enum, list) and None in enum:
+            types.append("null")  # 3.1: an enum listing null admits it
+        return types
+
+    def any(self, key: str, branches: list[Any], value: Any, path: str, site: Site,
+            depth: int) -> None:
         """An anyOf/oneOf: nothing when a branch fits, else the closest branch's findings:
         one of the value's type first, then one whose required properties are all there,
         then the one with the fewest findings."""
         best: tuple[tuple[int, int, int], dict[tuple[str, str], Deviation]] | None = None
-        for branch in branches:
-            trial = _Walker(self.defs, self.limit)
-            trial.walk(branch, value, path, depth + 1)
+        for i, branch in enumerate(branches):
+            trial = self.trial()
+            trial.walk(branch, value, path, self.child(site, key, i), depth + 1)
             if not trial.found:
                 return
             rank = (int((path, "type") in trial.found or (path, "null") in trial.found),
@@ -165,50 +235,70 @@ class _Walker:
                     len(trial.found))
             if best is None or rank < best[0]:
                 best = (rank, trial.found)
-        for (where, kind), found in (best[1] if best else {}).items():
-            self.add(where, kind, found.documented, found.actual)
+        for found in (best[1] if best else {}).values():
+            if not self.full():
+                self.found.setdefault((found.path, found.kind), found)
 
-    def _scalar(self, schema: dict[str, Any], value: Any, path: str) -> bool:
+    def scalar(self, schema: dict[str, Any], types: list[str] | None, value: Any,
+               path: str, site: Site) -> bool:
         """Type, enum and format; False when the type is off (nothing below to check)."""
-        kinds = schema.get("type")
-        if kinds is not None:
-            allowed = [kinds] if isinstance(kinds, str) else list(kinds)
-            if not any(_is(value, k) for k in allowed):
-                documented = " or ".join(map(str, allowed))
-                self.add(path, "null" if value is None else "type", documented,
-                         json_type(value))
-                return False
+        if types is not None and not any(_is(value, k) for k in types):
+            self.add(path, "null" if value is None else "type", " or ".join(types),
+                     json_type(value), site)
+            return False
         enum = schema.get("enum")
-        if isinstance(enum, list) and not any(_same(value, v) for v in enum):
+        if isinstance(enum, list) and enum and not any(_same(value, v) for v in enum):
             self.add(path, "enum", f"one of the {len(enum)} listed values",
-                     json_type(value))
+                     json_type(value), site, value=value)
         fmt = schema.get("format")
-        if isinstance(value, str) and isinstance(fmt, str):
-            check = FORMATS.get(fmt)
-            if check is not None and not check(value):
-                self.add(path, "format", f"a valid {fmt}", "string")
+        if isinstance(fmt, str):
+            if isinstance(value, str):
+                check = FORMATS.get(fmt)
+                if check is not None and not check(value):
+                    self.add(path, "format", f"a valid {fmt}", "string", site)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                bounds = _INTEGER_FORMATS.get(fmt)
+                if bounds is not None and not bounds(value):
+                    self.add(path, "format", f"a valid {fmt}", "integer", site)
         return True
 
-    def _object(self, schema: dict[str, Any], value: dict[str, Any], path: str,
-                depth: int) -> None:
+    def object(self, schema: dict[str, Any], value: dict[str, Any], path: str,
+               site: Site, depth: int, extras: bool) -> None:
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
         for name in schema.get("required") or ():
-            if name not in value:
-                documented = props.get(name, {}).get("type", "a value") \
-                    if isinstance(props.get(name), dict) else "a value"
-                self.add(_join(path, name), "missing_required", str(documented), "absent")
+            if isinstance(name, str) and name not in value:
+                sub = self.deref(props.get(name), site)[0]
+                kinds = self.types(sub, False) if isinstance(sub, dict) else None
+                self.add(_join(path, name), "missing_required",
+                         " or ".join(kinds) if kinds else "a value", "absent", site, name)
         extra = schema.get("additionalProperties")
+        known = self.documented(schema, site, depth) \
+            if self.undocumented and extras and extra is None else None
         for key, item in value.items():
-            sub = props.get(key)
-            if sub is not None:
-                self.walk(sub, item, _join(path, str(key)), depth + 1)
+            if key in props:
+                self.walk(props[key], item, _join(path, str(key)),
+                          self.child(site, "properties", key), depth + 1)
             elif isinstance(extra, dict):
-                self.walk(extra, item, _join(path, "*"), depth + 1)
-            elif extra is False:
-                self.add(path, "extra_property", "no other properties", json_type(item))
+                self.walk(extra, item, _join(path, "*"),
+                          self.child(site, "additionalProperties"), depth + 1)
+            elif extra is False and not self.undocumented:
+                self.add(path, "extra_property", "no other properties", json_type(item),
+                         site)
+            elif (extra is False and extras) or (known and key not in known):
+                self.add(_join(path, str(key)), "extra_property", "absent",
+                         json_type(item), site, str(key))
             if self.full():
                 return
+
+    def documented(self, schema: dict[str, Any], site: Site, depth: int) -> set[str]:
+        """The property names `schema` documents, with those of its `allOf` parts."""
+        names = set(schema.get("properties") or {})
+        for i, sub in enumerate(schema.get("allOf") or ()):
+            part, where = self.deref(sub, self.child(site, "allOf", i))
+            if isinstance(part, dict) and depth < _MAX_DEPTH:
+                names |= self.documented(part, where, depth + 1)
+        return names
 
 
 def _join(path: str, name: str) -> str:

@@ -1,5 +1,6 @@
-"""The deviation classifier: a recorded answer against its documented schema, each deviation
-with its kind, JSON path, documented and actual type, and the schema to fix."""
+"""The deviation classifier as `facade test` uses it: a recorded answer against the spec's
+own schema, each deviation with its kind, include path, documented and actual type, and the
+schema to fix (its site). The call-time use is tested in tests/test_result_deviations.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from facade.curate.deviations import KINDS, Deviation, Site, classify, json_type
+from facade.deviations import KINDS, Deviation, Site, deviations, json_type
 
 FILE = Path("/specs/spec.yaml")
 DOC: dict[str, Any] = {"components": {"schemas": {
@@ -40,9 +41,15 @@ def resolve(ref: str, site: Site) -> tuple[Any, Site]:
     return node, (FILE, pointer)
 
 
+def classify(answer: Any, schema: Any, *, version: str, site: Site,
+             masked: str | None = None) -> list[Deviation]:
+    return deviations(schema, answer, None, resolve=resolve, site=site,
+                      nullable_keyword=version != "3.1", undocumented=True, masked=masked)
+
+
 def check(answer: Any, name: str = "User", version: str = "3.0") -> list[Deviation]:
     return classify(answer, {"$ref": f"#/components/schemas/{name}"}, version=version,
-                    resolve=resolve, site=(FILE, "/paths/~1users/get/responses/200"))
+                    site=(FILE, "/paths/~1users/get/responses/200"))
 
 
 def at(name: str) -> Site:
@@ -57,20 +64,20 @@ def test_a_conforming_answer_has_no_deviation() -> None:
 
 
 @pytest.mark.parametrize(("answer", "expected"), [
-    ({**GOOD, "name": None}, Deviation("null", "$.name", "string", "null", at("name"))),
-    ({**GOOD, "id": "1"}, Deviation("type", "$.id", "integer", "string", at("id"))),
-    ({**GOOD, "role": "owner"}, Deviation("enum", "$.role", "enum", "string", at("role"))),
+    ({**GOOD, "name": None}, Deviation("name", "null", "string", "null", at("name"))),
+    ({**GOOD, "id": "1"}, Deviation("id", "type", "integer", "string", at("id"))),
+    ({**GOOD, "role": "owner"}, Deviation("role", "enum", "one of the 2 listed values",
+                                          "string", at("role"), value="owner")),
     ({**GOOD, "seen": "yesterday"},
-     Deviation("format", "$.seen", "string (date-time)", "string", at("seen"))),
-    ({**GOOD, "id": 2**40}, Deviation("format", "$.id", "integer (int32)", "integer", at("id"))),
+     Deviation("seen", "format", "a valid date-time", "string", at("seen"))),
+    ({**GOOD, "id": 2**40}, Deviation("id", "format", "a valid int32", "integer", at("id"))),
     ({k: v for k, v in GOOD.items() if k != "name"},
-     Deviation("missing_required", "$.name", "string", "absent", USER, name="name")),
+     Deviation("name", "missing_required", "string", "absent", USER, name="name")),
     ({**GOOD, "nick-name": "A"},
-     Deviation("extra_property", "$['nick-name']", "absent", "string", USER, name="nick-name")),
+     Deviation("nick-name", "extra_property", "absent", "string", USER, name="nick-name")),
     ({**GOOD, "tags": ["a", 2, 3]},
-     Deviation("type", "$.tags[*]", "string", "integer", (FILE, USER[1] + "/properties/tags/items"))),
-    ({**GOOD, "meta": {"x": "1"}}, Deviation(
-        "type", "$.meta.x", "integer", "string",
+     Deviation("tags[]", "type", "string", "integer", (FILE, USER[1] + "/properties/tags/items"))),
+    ({**GOOD, "meta": {"x": "1"}}, Deviation("meta.*", "type", "integer", "string",
         (FILE, USER[1] + "/properties/meta/additionalProperties"))),
 ], ids=["null", "type", "enum", "format", "int32", "missing_required", "extra_property",
         "array items, once", "additionalProperties"])
@@ -83,37 +90,37 @@ def test_each_kind_is_classified_with_the_site_that_documents_it(
 def test_a_field_from_a_ref_points_at_the_component_schema() -> None:
     # boss is a User: its name's fix belongs to User, shared by every use of it.
     assert check({**GOOD, "boss": {**GOOD, "name": None}}) == [
-        Deviation("null", "$.boss.name", "string", "null", at("name"))]
+        Deviation("boss.name", "null", "string", "null", at("name"))]
 
 
 def test_all_of_parts_share_their_properties_and_one_of_takes_the_closest_branch() -> None:
     assert check({**GOOD, "level": "high"}, "Admin") == [Deviation(
-        "type", "$.level", "integer", "string",
+        "level", "type", "integer", "string",
         (FILE, "/components/schemas/Admin/allOf/1/properties/level"))]
     assert check({"id": "x"}, "Either") == [Deviation(
-        "type", "$.id", "integer", "string",
+        "id", "type", "integer", "string",
         (FILE, "/components/schemas/Either/oneOf/1/properties/id"))]
 
 
 def test_nullable_in_3_0_and_type_lists_in_3_1() -> None:
     nullable = {"type": "string", "nullable": True}
     site = (FILE, "")
-    assert classify(None, nullable, version="3.0", resolve=resolve, site=site) == []
-    assert classify(None, nullable, version="3.1", resolve=resolve, site=site) == [
-        Deviation("null", "$", "string", "null", site)]
+    assert classify(None, nullable, version="3.0", site=site) == []
+    assert classify(None, nullable, version="3.1", site=site) == [
+        Deviation("", "null", "string", "null", site)]
     assert check(None, "Maybe", "3.0") == []  # a type list says null there too
 
 
 def test_a_masked_value_is_not_compared_and_values_are_never_shown() -> None:
     found = classify({**GOOD, "id": "***", "role": "s3cr3t-role"}, DOC["components"]["schemas"]
-                     ["User"], version="3.0", resolve=resolve, site=USER, masked="***")
+                     ["User"], version="3.0", site=USER, masked="***")
     assert [d.kind for d in found] == ["enum"]
     assert "s3cr3t" not in f"{found[0].path} {found[0].documented} {found[0].actual}"
     assert "s3cr3t" not in repr(found[0])
 
 
 @pytest.mark.parametrize(("value", "kind"), [
-    (None, "null"), (True, "boolean"), (3, "integer"), (3.0, "integer"), (3.5, "number"),
+    (None, "null"), (True, "boolean"), (3, "integer"), (3.0, "number"), (3.5, "number"),
     ("3", "string"), ([], "array"), ({}, "object")],
     ids=["null", "boolean", "integer", "integral float", "number", "string", "array", "object"])
 def test_json_type(value: Any, kind: str) -> None:

@@ -1,7 +1,7 @@
 """What the recorded backend answers say about the spec: `facade test`'s deviation report.
 
 Each fixture's recorded answer (a 2xx JSON one) is compared with the response schema the
-spec documents for its operation, overlays applied, by `facade.curate.deviations`. The
+spec documents for its operation, overlays applied, by `facade.deviations`. The
 report names, per fixture, each deviation's JSON path in the answer, its documented and
 actual type, never a value. `suggested_overlays` turns them into the overlay that fixes
 them (`facade.curate.suggestion`), one per spec.
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from facade.call.scrub import MASK
-from facade.curate.deviations import Deviation, Site, classify
+from facade.deviations import Deviation, Site, deviations
 from facade.curate.fixtures import FixtureError, read_fixture
 from facade.curate.suggestion import Suggestion, suggest_overlay
 from facade.errors import SpecError
@@ -38,8 +38,7 @@ class Conformance:
     skipped: str | None = None
 
     def lines(self) -> list[str]:
-        return [f"  {d.path}: {d.kind}: documented {d.documented}, actual {d.actual}"
-                for d in self.deviations]
+        return [f"  {d.describe()}" for d in self.deviations]
 
 
 def check_fixtures(facade: Facade, specs: dict[str, OpenAPIDocument], paths: Sequence[Path]
@@ -74,11 +73,12 @@ def _check(facade: Facade, specs: dict[str, OpenAPIDocument], path: Path) -> Con
             value, file, key = spec.resolver.resolve(ref, at[0])
             return value, (file, key.partition("#")[2])
 
-        deviations = classify(answer, response.schema, version=spec.version,
-                              resolve=resolve, site=site, masked=MASK)
+        seen = deviations(response.schema, answer, None, resolve=resolve, site=site,
+                          nullable_keyword=spec.version != "3.1", undocumented=True,
+                          masked=MASK)
     except SpecError as exc:
         return Conformance(path, definition.api, skipped=exc.problems[0].message)
-    return Conformance(path, definition.api, tuple(deviations))
+    return Conformance(path, definition.api, tuple(seen))
 
 
 def _is_json(headers: dict[str, str]) -> bool:

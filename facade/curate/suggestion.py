@@ -1,7 +1,7 @@
 """`facade test --suggest-overlay FILE`: an overlay that makes the spec match what the
 backend answered.
 
-The deviations found in the recorded answers (`facade.curate.deviations`) are grouped by
+The deviations found in the recorded answers (`facade.deviations`) are grouped by
 the schema that documents them. Each such schema is fixed in memory: null allowed
 (`nullable: true` in 3.0, `x-nullable: true` in Swagger 2.0, `"null"` added to `type` in
 3.1), the actual type added (3.1) or the type dropped (3.0 and 2.0 cannot list two; an
@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from facade.curate.deviations import Deviation
+from facade.deviations import Deviation
 from facade.loading.refs import pointer_tokens
 from facade.loading.spec import OpenAPIDocument
 
@@ -56,9 +56,10 @@ def suggest_overlay(found: Iterable[Deviation], spec: OpenAPIDocument) -> Sugges
     for deviation in found:
         tokens = _written(deviation, spec)
         if tokens is None:
-            file = deviation.site[0]
+            file = _site(deviation)[0]
+            where = deviation.path or "the answer"
             unreachable.append(
-                f"{deviation.path}: its schema is in {spec.resolver.name(file)}, " + (
+                f"{where}: its schema is in {spec.resolver.name(file)}, " + (
                     "which an overlay cannot reach (targets address the root document)"
                     if file != spec.file else "where it could not be located"))
         else:
@@ -70,7 +71,7 @@ def suggest_overlay(found: Iterable[Deviation], spec: OpenAPIDocument) -> Sugges
         for deviation in by_site[tokens]:
             _fix(new, deviation, spec)
         why = "recorded answers have " + "; ".join(dict.fromkeys(
-            f"{_WHY[d.kind]} at {d.path}" for d in by_site[tokens]))
+            f"{_WHY[d.kind]} at {d.path or 'the answer'}" for d in by_site[tokens]))
         actions += _actions(spec.written, tokens, old, new, why)
     if not actions:
         return Suggestion(None, tuple(unreachable))
@@ -83,7 +84,7 @@ def suggest_overlay(found: Iterable[Deviation], spec: OpenAPIDocument) -> Sugges
 
 def _written(deviation: Deviation, spec: OpenAPIDocument) -> Tokens | None:
     """Where the deviation's schema is in the root document as written, or None."""
-    file, pointer = deviation.site
+    file, pointer = _site(deviation)
     if file != spec.file:
         return None
     tokens: list[str] = pointer_tokens(pointer)
@@ -116,6 +117,12 @@ def _swagger2(tokens: list[str]) -> list[str]:
                 tokens[i + 2] == "schema":
             return [*tokens[:i], *tokens[i + 2:]]
     return tokens
+
+
+def _site(deviation: Deviation) -> tuple[Any, str]:
+    if deviation.site is None:
+        raise ValueError("a deviation without its schema's site cannot be fixed")
+    return deviation.site
 
 
 def _at(document: Any, tokens: Tokens) -> Any:
