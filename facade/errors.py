@@ -45,6 +45,10 @@ class Problem:
     hint: str | None = None
     file: str | None = None  # overrides the error's file (e.g. a spec file named by curation)
     severity: str = "error"  # or "warning"
+    # The kind of problem, stable across versions (`yaml/syntax`, `lint/description`): the
+    # rule id of `facade check --format sarif`. Never part of the text; None where the
+    # kind is the curation key the problem is about (see `facade.curate.reports`).
+    code: str | None = None
 
     def format(self, file: str) -> str:
         where = self.file or file
@@ -98,11 +102,12 @@ class SpecError(LoadError):
     """The OpenAPI document cannot be read, is not a supported version, or is inconsistent."""
 
     def __init__(
-        self, file: str | Path, message: str, *, pointer: str = "", hint: str | None = None
+        self, file: str | Path, message: str, *, pointer: str = "", hint: str | None = None,
+        line: int | None = None, column: int | None = None, code: str = "spec/invalid",
     ) -> None:
         self.pointer = pointer
         path: tuple[PathPart, ...] = (pointer,) if pointer else ()
-        super().__init__(file, [Problem(path, message, hint=hint)])
+        super().__init__(file, [Problem(path, message, line, column, hint, code=code)])
 
 
 class CurationError(LoadError):

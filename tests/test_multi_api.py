@@ -283,14 +283,19 @@ def test_a_missing_credential_of_any_api_is_reported_before_any_client_opens(
 
 # --- the commands ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["lock", "diff"], ids=["lock", "diff"])
-def test_commands_without_multi_api_support_refuse_in_one_line(
-        write_curation: Write, env: dict[str, str], command: str) -> None:
+def test_lock_and_diff_cover_every_api(write_curation: Write, env: dict[str, str]) -> None:
+    """More in tests/test_drift_multi.py."""
     path = write_curation(CURATION)
-    result = CliRunner().invoke(main, [command, "--config", str(path)], env=env)
-    assert result.exit_code == 1
-    assert result.output == (f"{path}: `facade {command}` does not support multi-API "
-                             "curations (`apis:`) yet\n")
+    result = CliRunner().invoke(main, ["lock", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{path.with_name('curation.lock.json')}: 3 operation(s), "
+                                    "2 API(s), specs sha256:")
+    result = CliRunner().invoke(main, ["diff", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert [line.split(": ", 1)[0] for line in result.stdout.splitlines()] == [
+        "api 'inventory'", "api 'faulty'"]
+    assert all(line.endswith("no drift since " + str(path.with_name("curation.lock.json")))
+               for line in result.stdout.splitlines())
 
 
 async def test_an_artifact_holds_every_api(write_curation: Write, env: dict[str, str],

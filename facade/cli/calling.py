@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from facade.tools import Facade
 
 if TYPE_CHECKING:
     from facade.curate.conformance import Conformance
+    from facade.curate.junit import Case
     from facade.loading.spec import OpenAPIDocument
 
 __all__ = ["call", "replay", "serve"]
@@ -100,15 +102,19 @@ def _record(facade: Facade, tool: str, arguments: dict[str, Any], target: Path) 
 @click.option("--suggest-overlay", "suggest", type=click.Path(dir_okay=False, path_type=Path),
               help="Write an overlay that makes the spec match the recorded answers (in a "
               "multi-API curation one per API: fixes.yaml → fixes.<api>.yaml).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the results as JUnit XML, for CI: a testsuite per curation "
+              "(or API), a testcase per fixture.")
 @fixtures_option
-def replay(config: Path, update: bool, suggest: Path | None, fixtures_dir: Path | None
-           ) -> None:
+def replay(config: Path, update: bool, suggest: Path | None, junit: Path | None,
+           fixtures_dir: Path | None) -> None:
     """Replay the recorded fixtures through the current curation, offline, and compare
     each result with its golden one. Exit 1 on any difference (unless --update). Also
     report where the recorded answers deviate from the documented response schema."""
     from facade.cli.terminal import styled
     from facade.curate.conformance import check_fixtures
     from facade.curate.fixtures import find_fixtures, replay_all, updated, write_fixture
+    from facade.curate.junit import Case
 
     paths = find_fixtures(config, fixtures_dir)
     if not paths:
@@ -120,28 +126,40 @@ def replay(config: Path, update: bool, suggest: Path | None, fixtures_dir: Path 
     checked = check_fixtures(facade, specs, paths)
     color = styled(sys.stdout)
     failed = changed = 0
+    cases: list[Case] = []
     for r, c in zip(replays, checked, strict=True):
         where = os.path.relpath(r.path)
+        case = Case(_suite(config, facade, r.fixture.tool if r.fixture else None),
+                    r.fixture.tool if r.fixture else r.path.parent.name, r.path.stem, where,
+                    out=[line.strip() for line in c.lines()],
+                    properties={"deviations": str(len(c.deviations))})
         if r.problem is not None:
             failed += 1
             click.echo(f"{where}: cannot replay: {r.problem}")
+            case = replace(case, error=f"cannot replay: {r.problem}")
         elif r.ok:
             click.echo(f"{where}: ok")
         elif update:
             changed += 1
             write_fixture(r.path, updated(r))
             click.echo(f"{where}: golden result updated")
+            case.properties["updated"] = "true"
         else:
             failed += 1
             click.echo(f"{where}: the result differs from the golden one")
             for line in r.diff():
                 fg = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1]) if color else None
                 click.echo(click.style("  " + line, fg=fg))
+            case = replace(case, failure="the result differs from the golden one",
+                           details="\n".join(r.diff()))
         if c.deviations:
             click.echo(f"{where}: the recorded answer deviates from the documented response "
                        f"schema in {len(c.deviations)} place(s):")
             for line in c.lines():
                 click.echo(line)
+        cases.append(case)
+    if junit is not None:
+        _write_junit(junit, config, cases)
     counts = [f"{len(replays) - failed - changed} ok"] + \
         [f"{n} {what}" for n, what in ((changed, "updated"), (failed, "failed")) if n]
     click.echo(f"{len(replays)} fixture(s): " + ", ".join(counts))
@@ -149,6 +167,22 @@ def replay(config: Path, update: bool, suggest: Path | None, fixtures_dir: Path 
         _suggest(checked, specs, suggest)
     if failed:
         sys.exit(1)
+
+
+def _suite(config: Path, facade: Facade, tool: str | None) -> str:
+    """The JUnit testsuite of a fixture: the curation, or `curation.yaml/API` for a tool
+    of one API of a multi-API curation."""
+    api = next((t.api for t in facade.tools if t.name == tool), "")
+    return f"{config.name}/{api}" if api else config.name
+
+
+def _write_junit(target: Path, config: Path, cases: list[Case]) -> None:
+    from facade.curate.junit import write_junit
+
+    try:
+        write_junit(target, f"facade test {config.name}", cases)
+    except OSError as exc:
+        fail(f"{target}: cannot write the JUnit report: {exc.strerror or exc}")
 
 
 def _documents(config: Path) -> dict[str, OpenAPIDocument]:

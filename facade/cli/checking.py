@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +14,9 @@ from facade.cli.common import config_option, fail, fail_load, load_facade
 from facade.errors import LoadError, Problem
 from facade.loading.loader import load
 from facade.tools import Facade
+
+if TYPE_CHECKING:
+    from facade.curate.drift import Drift
 
 __all__ = ["build", "check", "tool_listing", "tools"]
 
@@ -22,35 +26,119 @@ __all__ = ["build", "check", "tool_listing", "tools"]
 @click.option("--strict", is_flag=True, help="Treat warnings as errors: exit 1 if any.")
 @click.option("--max-tokens", type=click.IntRange(min=1), metavar="N",
               help="Exit 1 when tools/list is estimated at more than N tokens (bytes / 4).")
-def check(config: Path, strict: bool, max_tokens: int | None) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]),
+              default="text", show_default=True, help="text: lines for people; json: "
+              "every problem as one JSON document; sarif: SARIF 2.1.0, for code scanning.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the json or sarif document to FILE instead of stdout; the text "
+              "report then goes to the terminal as usual.")
+def check(config: Path, strict: bool, max_tokens: int | None, fmt: str,
+          output: Path | None) -> None:
     """Validate the curation against its spec; report every problem at once."""
-    from facade.cli.terminal import print_lines
-    from facade.curate.drift import drift_lines
+    if output is not None and fmt == "text":
+        raise click.UsageError("--output is for --format json or sarif")
+    outcome = _run_check(config, strict, max_tokens)
+    if fmt == "text" or output is not None:
+        _print_check(outcome)
+    if fmt != "text":
+        _write_document(outcome, fmt, output)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
-    # The same lines as `_load` prints, colored only on a terminal.
+
+@dataclass
+class _Checked:
+    """What `check` found, before it is printed as text or written as a document."""
+
+    config: str
+    error: LoadError | None = None
+    facade: Facade | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    drift: Drift | None = None
+    failure: Problem | None = None  # a facade bug, or tools/list over --max-tokens
+    enforced: list[str] = field(default_factory=list)  # the --strict and --max-tokens lines
+    strict: bool = False
+    exit_code: int = 0
+
+    def problems(self) -> list[Problem]:
+        found = [replace(p, file=p.file or self.error.file) for p in self.error.problems] \
+            if self.error is not None else list(self.warnings)
+        drift = self.drift.problems() if self.drift is not None else []
+        return [*found, *drift, *([self.failure] if self.failure else [])]
+
+
+def _run_check(config: Path, strict: bool, max_tokens: int | None) -> _Checked:
+    from facade.curate.drift import check_drift
+
     try:
         facade = load(config)
     except LoadError as exc:
-        drift, _ = drift_lines(config)  # with a lock: what changed in the spec since
-        print_lines(sys.stderr, [*exc.format().splitlines(), *drift,
-                                 f"{len(exc.problems)} problem(s) found."])
-        sys.exit(1)
-    warnings = [*facade.warnings, *_lint(config, facade)]
-    print_lines(sys.stderr, [w.format(facade.config_file) for w in warnings])
-    drift, breaking = drift_lines(config)
+        # With a lock: what changed in the spec since, which may say why.
+        return _Checked(str(config), error=exc, drift=_drifted(check_drift(config)),
+                        exit_code=1)
+    done = _Checked(facade.config_file, facade=facade, strict=strict,
+                    warnings=[*facade.warnings, *_lint(config, facade)],
+                    drift=_drifted(check_drift(config)))
+    if done.drift is not None and done.drift.breaking:
+        done.exit_code = 1
+        return done
+    done.failure = _check_schemas(facade)
+    if done.failure is None:
+        done.failure = _enforce(done, len(done.warnings) if strict else 0, max_tokens)
+    if done.failure is not None or (strict and done.warnings):
+        done.exit_code = 1
+    return done
+
+
+def _drifted(report: Drift | None) -> Drift | None:
+    return report if report is not None and (report.changes or report.breaking) else None
+
+
+def _print_check(done: _Checked) -> None:
+    """The text report: problems and warnings on stderr, then `ok` on stdout."""
+    from facade.cli.terminal import print_lines
+
+    drift = done.drift.lines() if done.drift is not None else []
+    if done.error is not None:
+        print_lines(sys.stderr, [*done.error.format().splitlines(), *drift,
+                                 f"{len(done.error.problems)} problem(s) found."])
+        return
+    facade = done.facade
+    assert facade is not None  # it loaded
+    print_lines(sys.stderr, [w.format(facade.config_file) for w in done.warnings])
     print_lines(sys.stderr, drift)
-    if breaking:
-        sys.exit(1)
-    _check_schemas(facade)
-    _enforce(facade, len(warnings) if strict else 0, max_tokens)
+    if done.drift is not None and done.drift.breaking:
+        return
+    for line in done.enforced:
+        click.echo(line, err=True)
+    if done.failure is not None and done.failure.code == "internal/schema":
+        click.echo(done.failure.format(facade.config_file), err=True)
+    if done.exit_code:
+        return
     names = ", ".join(t.name for t in facade.tools)
     print_lines(sys.stdout, [f"{facade.config_file}: ok, {len(facade.tools)} tool(s) over "
                              f"{facade.spec_file}: {names}"], ok=True)
 
 
-def _check_schemas(facade: Facade) -> None:
+def _write_document(done: _Checked, fmt: str, output: Path | None) -> None:
+    from facade.curate.reports import CheckResult, as_json, as_sarif
+
+    result = CheckResult(done.config, done.problems(), done.exit_code, done.strict,
+                         None if done.facade is None else [t.name for t in done.facade.tools])
+    document = as_sarif(result) if fmt == "sarif" else as_json(result)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output}: cannot write the report: {exc.strerror or exc}")
+
+
+def _check_schemas(facade: Facade) -> Problem | None:
     """The generated schemas are valid JSON Schema 2020-12. Checked here, not at every
-    start; a failure is a facade bug, reported as one line rather than a traceback."""
+    start; a failure is a facade bug, reported as one problem rather than a traceback."""
     import jsonschema
 
     tools = [*facade.tools, *(r.tool for r in facade.resources)]
@@ -61,8 +149,10 @@ def _check_schemas(facade: Facade) -> None:
             try:
                 jsonschema.Draft202012Validator.check_schema(schema)
             except jsonschema.SchemaError as exc:
-                fail(f"{facade.config_file}: tools.{tool.name}: facade built an invalid "
-                      f"{kind} schema ({exc.message}); please report this with the spec")
+                return Problem(("tools", tool.name), f"facade built an invalid {kind} "
+                               f"schema ({exc.message}); please report this with the spec",
+                               code="internal/schema")
+    return None
 
 
 def _lint(config: Path, facade: Facade) -> list[Problem]:
@@ -81,29 +171,30 @@ def _lint(config: Path, facade: Facade) -> list[Problem]:
         return []
 
 
-def _enforce(facade: Facade, strict_warnings: int, max_tokens: int | None) -> None:
-    """`check --strict` and `check --max-tokens`: exit 1 when either is exceeded."""
-    failed = False
+def _enforce(done: _Checked, strict_warnings: int, max_tokens: int | None
+             ) -> Problem | None:
+    """`check --strict` and `check --max-tokens`: the lines to print, and tools/list over
+    budget as a problem."""
     if strict_warnings:
-        click.echo(f"{strict_warnings} warning(s), which --strict treats as errors.", err=True)
-        failed = True
-    if max_tokens is not None:
-        from facade.curate.budget import listing_budget
+        done.enforced.append(f"{strict_warnings} warning(s), which --strict treats as errors.")
+    if max_tokens is None or done.facade is None:
+        return None
+    from facade.curate.budget import listing_budget
 
-        budget = listing_budget(facade.tools, tool_listing(facade))
-        size = f"tools/list is ~{budget.tokens:,} tokens ({budget.bytes:,} bytes, estimated " \
-            "as bytes / 4)"
-        if budget.tokens > max_tokens:
-            largest = ", ".join(f"{t.name} ~{t.tokens:,}" for t in budget.largest())
-            click.echo(f"{facade.config_file}: {size}, over --max-tokens {max_tokens:,}; "
-                       f"largest: {largest} (drop tools, or trim results with "
-                       "response.include)", err=True)
-            failed = True
-        else:
-            click.echo(f"{facade.config_file}: {size}, within --max-tokens {max_tokens:,}",
-                       err=True)
-    if failed:
-        sys.exit(1)
+    facade = done.facade
+    budget = listing_budget(facade.tools, tool_listing(facade))
+    size = f"tools/list is ~{budget.tokens:,} tokens ({budget.bytes:,} bytes, estimated " \
+        "as bytes / 4)"
+    if budget.tokens <= max_tokens:
+        done.enforced.append(f"{facade.config_file}: {size}, within --max-tokens "
+                             f"{max_tokens:,}")
+        return None
+    largest = ", ".join(f"{t.name} ~{t.tokens:,}" for t in budget.largest())
+    over = Problem((), f"{size}, over --max-tokens {max_tokens:,}; largest: {largest}",
+                   hint="drop tools, or trim results with response.include",
+                   file=facade.config_file, code="budget/max-tokens")
+    done.enforced.append(over.format(facade.config_file))
+    return over
 
 
 @click.command()

@@ -58,9 +58,9 @@ def lint_curation(facade: Facade, curation: Curation, doc: YAMLDocument) -> list
     warnings = _too_many_tools(facade, doc, ("tools",))
     for definition in facade.tools:
         tool = curation.tools.get(definition.name)
-        for path, message, hint in _tool_findings(definition, tool):
+        for code, (path, message, hint) in _tool_findings(definition, tool):
             warnings.append(doc.problem(path, message, hint=hint, severity="warning",
-                                        key=path[-1:] == (definition.name,)))
+                                        key=path[-1:] == (definition.name,), code=code))
     return warnings
 
 
@@ -72,16 +72,21 @@ def _too_many_tools(facade: Facade, doc: YAMLDocument, at: tuple[PathPart, ...]
         at, f"{len(facade.tools)} tools: past {MAX_TOOLS}, agents pick the wrong tool more "
         "often, and every tool is sent with every request", key=True, severity="warning",
         hint="keep the few tools a task needs; `facade tools --budget` shows what each one "
-        "costs")]
+        "costs", code="lint/too-many-tools")]
 
 
 Finding = tuple[tuple[PathPart, ...], str, str | None]
 
 
-def _tool_findings(definition: ToolDefinition, tool: ToolCuration | None) -> Iterator[Finding]:
-    yield from _name_findings(definition)
-    yield from _description_findings(definition, tool)
-    yield from _mention_findings(definition, tool)
+def _tool_findings(definition: ToolDefinition, tool: ToolCuration | None
+                   ) -> Iterator[tuple[str, Finding]]:
+    """Each finding with its problem code, one per rule family."""
+    for code, findings in (("lint/tool-name", _name_findings(definition)),
+                           ("lint/description", _description_findings(definition, tool)),
+                           ("lint/mentions-unseen-parameter",
+                            _mention_findings(definition, tool))):
+        for finding in findings:
+            yield code, finding
 
 
 def _name_findings(definition: ToolDefinition) -> Iterator[Finding]:

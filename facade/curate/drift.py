@@ -20,26 +20,27 @@ from typing import Any
 
 from facade.curate.lock import (
     DriftError,
-    MultiAPIUnsupported,
     Shape,
+    Unit,
     curated,
     digests,
     field_at,
     find_operation,
     lock_path,
+    lock_sections,
     open_spec,
     overlay_digests,
-    read_curation,
     read_lock,
+    read_units,
     shape_of,
 )
-from facade.errors import LoadError, PathPart, SpecError
-from facade.loading.curation import Curation, ToolCuration
+from facade.errors import LoadError, PathPart, Problem, SpecError, did_you_mean
+from facade.loading.curation import ToolCuration
 from facade.loading.spec import OpenAPIDocument, OperationRef
 from facade.loading.yamlsource import YAMLDocument
 
-__all__ = ["EXIT_BREAKING", "EXIT_CHANGED", "EXIT_ERROR", "EXIT_OK", "Change", "DriftError",
-           "Report", "check_drift", "compare", "drift_lines"]
+__all__ = ["EXIT_BREAKING", "EXIT_CHANGED", "EXIT_ERROR", "EXIT_OK", "Change", "Drift",
+           "DriftError", "Report", "check_drift", "compare"]
 
 EXIT_OK, EXIT_BREAKING, EXIT_ERROR, EXIT_CHANGED = 0, 1, 2, 3
 
@@ -61,6 +62,7 @@ class Report:
     spec: str
     changes: list[Change]
     error: str | None = None  # the lock could not be read (for `check`)
+    api: str = ""  # the API of a multi-API curation
 
     @property
     def breaking(self) -> int:
@@ -68,23 +70,31 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_BREAKING if self.breaking else EXIT_CHANGED if self.changes else EXIT_OK
+        return _exit_code(self.breaking, len(self.changes))
+
+    def problems(self) -> list[Problem]:
+        """The changes as problems in the curation (breaking ones as errors), in file
+        order; an unreadable lock as one problem in the lock."""
+        if self.error is not None or self.doc is None:
+            message = (self.error or "").removeprefix(f"{self.lock}: ")
+            return [Problem((), message, file=str(self.lock), code="drift/lock-unreadable")]
+        doc = self.doc
+        # Names (a tool, a parameter) are shown where the key is; `operation` and list
+        # entries where their value is, as the loader shows them.
+        return sorted((doc.problem(c.path, c.message, hint=c.hint, severity="error" if
+                                   c.breaking else "warning", key=not c.path or isinstance(
+                                       c.path[-1], str) and c.path[-1] != "operation",
+                                   code="drift/breaking" if c.breaking else "drift/changed")
+                       for c in self.changes), key=lambda p: (p.line or 0, p.column or 0))
 
     def lines(self) -> list[str]:
         if self.error is not None or self.doc is None:
             return [self.error or ""]
-        doc = self.doc
-        # Names (a tool, a parameter) are shown where the key is; `operation` and list
-        # entries where their value is, as the loader shows them.
-        problems = sorted((doc.problem(c.path, c.message, hint=c.hint, severity="error" if
-                                       c.breaking else "warning", key=isinstance(
-                                           c.path[-1], str) and c.path[-1] != "operation")
-                           for c in self.changes),
-                          key=lambda p: (p.line or 0, p.column or 0))
-        lines = [p.format(doc.file) for p in problems]
+        lines = [p.format(self.doc.file) for p in self.problems()]
+        which = f"api {self.api!r}: " if self.api else ""
         if not self.changes:
-            return [f"{self.spec}: no drift since {self.lock}"]
-        return [*lines, f"{self.spec}: {self.breaking} breaking change(s), "
+            return [f"{which}{self.spec}: no drift since {self.lock}"]
+        return [*lines, f"{which}{self.spec}: {self.breaking} breaking change(s), "
                 f"{len(self.changes) - self.breaking} other change(s) since {self.lock} "
                 "(`facade lock` accepts them)"]
 
@@ -95,68 +105,129 @@ class Report:
                              "breaking": c.breaking} for c in self.changes]}
 
 
-def compare(config: Path, spec_file: Path | None = None, lock_file: Path | None = None
-            ) -> Report:
-    """The changes between the lock and `spec_file` (default: the curation's spec).
+def _exit_code(breaking: int, changes: int) -> int:
+    return EXIT_BREAKING if breaking else EXIT_CHANGED if changes else EXIT_OK
+
+
+@dataclass
+class Drift:
+    """The reports of the APIs compared: one for a single-API curation, which it renders
+    exactly as that report; one per API (each under its name) for a multi-API one."""
+
+    reports: list[Report]
+    multi: bool = False
+
+    @property
+    def changes(self) -> list[Change]:
+        return [c for r in self.reports for c in r.changes]
+
+    @property
+    def breaking(self) -> int:
+        return sum(r.breaking for r in self.reports)
+
+    @property
+    def exit_code(self) -> int:
+        return _exit_code(self.breaking, len(self.changes))
+
+    def problems(self) -> list[Problem]:
+        return [p for r in self.reports for p in r.problems()]
+
+    def lines(self) -> list[str]:
+        return [line for r in self.reports for line in r.lines()]
+
+    def as_json(self) -> dict[str, Any]:
+        if not self.multi:
+            return self.reports[0].as_json()
+        return {"lock": str(self.reports[0].lock) if self.reports else None,
+                "breaking": self.breaking, "exit_code": self.exit_code,
+                "apis": {r.api: {k: v for k, v in r.as_json().items() if k != "lock"}
+                         for r in self.reports}}
+
+
+def compare(config: Path, spec_file: Path | None = None, lock_file: Path | None = None,
+            api: str | None = None) -> Drift:
+    """The changes between the lock and `spec_file` (default: the curation's spec). In a
+    multi-API curation every API is compared with its own spec, or only `api` (with
+    `spec_file`, when given).
 
     Raises:
-        DriftError: the lock cannot be read, or the curation has `apis:`.
+        DriftError: the lock cannot be read, or `api` and `spec_file` do not fit the
+            curation.
         LoadError: the curation or the spec cannot be read.
     """
-    doc, curation, spec_path, display = read_curation(config)
+    units, multi = read_units(config)
+    names = [u.api for u in units]
+    if api is not None:
+        if not multi:
+            raise DriftError(f"{config}: --api names an API of a multi-API curation "
+                             "(`apis:`); this one has a single API")
+        units = [u for u in units if u.api == api]
+        if not units:
+            hint = did_you_mean(api, names)
+            raise DriftError(f"{config}: no API {api!r}" + (f" ({hint})" if hint else "") +
+                             f"; the curation's APIs: {', '.join(names)}")
+    elif multi and spec_file is not None:
+        raise DriftError(f"{config}: --spec is one API's new spec: name that API with --api "
+                         f"(the curation's APIs: {', '.join(names)})")
     lock_file = lock_file or lock_path(config)
-    lock = read_lock(lock_file)
-    if spec_file is not None:
-        spec_path, display = spec_file, str(spec_file)
-    return _compare_all(lock, lock_file, config, doc, curation, spec_path, display)
+    sections = lock_sections(read_lock(lock_file), lock_file, multi)
+    reports = []
+    for unit in units:
+        path, display = (spec_file, str(spec_file)) if spec_file else (unit.spec_path,
+                                                                        unit.display)
+        reports.append(_compare_unit(sections, lock_file, config, unit, path, display))
+    return Drift(reports, multi)
 
 
-def _compare_all(lock: dict[str, Any], lock_file: Path, config: Path, doc: YAMLDocument,
-                 curation: Curation, spec_path: Path, display: str) -> Report:
-    spec = open_spec(config, doc, curation, spec_path, display)
+def _compare_unit(sections: dict[str, dict[str, Any]], lock_file: Path, config: Path,
+                  unit: Unit, spec_path: Path, display: str) -> Report:
+    lock = sections.get(unit.api)
+    if lock is None:  # an API added since the lock
+        return Report(unit.doc, lock_file, display, [Change(
+            (), "not in the lock", False, "run `facade lock` to record it")], api=unit.api)
+    spec = open_spec(config, unit.doc, unit.curation, spec_path, display)
     changes: list[Change] = []
-    for (section, name), tool in curated(curation).items():
+    for (section, name), tool in curated(unit.curation).items():
         old = (lock.get(section) or {}).get(name)
         if old is None:
             changes.append(Change((section, name), "not in the lock", False,
                                   "run `facade lock` to record it"))
         else:
             changes += _compare(spec, section, name, tool, old)
-    return Report(doc, lock_file, display, changes)
+    return Report(unit.doc, lock_file, display, changes, api=unit.api)
 
 
-def check_drift(config: Path) -> Report | None:
-    """For `facade check`: None without a lock, while the spec's files are unchanged, or
-    when the curation or the spec cannot be read (which `check` reports itself)."""
+def check_drift(config: Path) -> Drift | None:
+    """For `facade check`: None without a lock, while every API's spec files are
+    unchanged, or when the curation or a spec cannot be read (which `check` reports
+    itself). Otherwise the APIs whose files changed, compared."""
     path = lock_path(config)
     if not path.is_file():
         return None
     try:
-        lock = read_lock(path)
-        doc, curation, spec_path, display = read_curation(config)
-        files = lock["spec"].get("files") or {}
-        recorded = (path.parent / str(lock["spec"].get("file"))).resolve()
-        overlays = lock["spec"].get("overlays") or {}
-        if recorded == spec_path.resolve() and all(
-                (path.parent / f).is_file() for f in files) and \
-                digests([path.parent / f for f in files], path.parent) == files and \
-                overlay_digests(config, curation, path.parent) == overlays:
-            return None
-        return _compare_all(lock, path, config, doc, curation, spec_path, display)
-    except MultiAPIUnsupported:
-        return None
+        units, multi = read_units(config)
+        sections = lock_sections(read_lock(path), path, multi)
+        reports = [_compare_unit(sections, path, config, unit, unit.spec_path, unit.display)
+                   for unit in units if not _unchanged(sections.get(unit.api), path, config,
+                                                       unit)]
+        return Drift(reports, multi) if reports else None
     except DriftError as exc:
-        return Report(None, path, str(config), [], error=str(exc))
+        return Drift([Report(None, path, str(config), [], error=str(exc))])
     except LoadError:
         return None  # `check` reports it
 
 
-def drift_lines(config: Path) -> tuple[list[str], bool]:
-    """`check_drift` as `facade check` prints it: the lines, and whether any breaks."""
-    report = check_drift(config)
-    if report is None or not (report.changes or report.breaking):
-        return [], False
-    return report.lines(), report.breaking > 0
+def _unchanged(lock: dict[str, Any] | None, path: Path, config: Path, unit: Unit) -> bool:
+    """Whether the files an API's lock recorded are those of its spec, unchanged."""
+    if lock is None:
+        return False
+    files = lock["spec"].get("files") or {}
+    recorded = (path.parent / str(lock["spec"].get("file"))).resolve()
+    overlays = lock["spec"].get("overlays") or {}
+    return recorded == unit.spec_path.resolve() and all(
+        (path.parent / f).is_file() for f in files) and \
+        digests([path.parent / f for f in files], path.parent) == files and \
+        overlay_digests(config, unit.curation, path.parent) == overlays
 
 
 def _compare(spec: OpenAPIDocument, section: str, name: str, tool: ToolCuration,

@@ -7,6 +7,10 @@ changing an overlay is drift like changing the spec) and, for each curated tool 
 method and path, operationId, parameters (location, type, required), request body
 properties, and the response fields that `include` and `redact` name, with their types.
 `facade.curate.drift` compares a lock with a spec.
+
+The lock of a single-API curation is format version 1: `spec` and the shapes under
+`tools` and `resources` at the top. A multi-API curation's (`apis:`) is version 2: the
+same for each API under `apis.<name>`. Both are read.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from facade.errors import CurationError, PathPart, Problem, SpecError
+from facade.errors import CurationError, LoadError, PathPart, Problem, SpecError
 from facade.loading.artifact import write_atomically
-from facade.loading.curation import Curation, ToolCuration, parse_curation
+from facade.loading.curation import (
+    Curation,
+    MultiCuration,
+    ServerInfo,
+    ToolCuration,
+    parse_any_curation,
+)
+from facade.loading.multi import ScopedDocument
 from facade.loading.overlays import read_overlays
 from facade.loading.schemas import SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Operation, OperationRef, load_spec, locate_spec
@@ -30,11 +41,11 @@ from facade.loading.yamlsource import YAMLDocument, read_yaml
 from facade.shaping import is_glob, parse_path
 from facade.version import __version__
 
-__all__ = ["DriftError", "LockResult", "MultiAPIUnsupported", "Shape", "curated", "digests",
-           "field_at", "find_operation", "lock_path", "open_spec", "overlay_digests",
-           "read_curation", "read_lock", "shape_of", "spec_files", "write_lock"]
+__all__ = ["DriftError", "LockResult", "Shape", "Unit", "curated", "digests", "field_at",
+           "find_operation", "lock_path", "lock_sections", "open_spec", "overlay_digests",
+           "read_lock", "read_units", "shape_of", "spec_files", "write_lock"]
 
-FORMAT, FORMAT_VERSION = "facade-lock", 1
+FORMAT, FORMAT_VERSION, MULTI_VERSION = "facade-lock", 1, 2
 _REF = re.compile(r"""["']?\$ref["']?\s*:\s*["']?([^"'#\s,}\]]*)""")
 _REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 Shape = dict[str, Any]
@@ -42,10 +53,6 @@ Shape = dict[str, Any]
 
 class DriftError(Exception):
     """The lock cannot be read, so nothing can be compared; the message says why."""
-
-
-class MultiAPIUnsupported(DriftError):
-    """The curation has `apis:`, which locks do not cover yet."""
 
 
 def lock_path(config: Path) -> Path:
@@ -241,20 +248,34 @@ def find_operation(spec: OpenAPIDocument, key: str) -> OperationRef | None:
 # -- the lock file ---------------------------------------------------------------------------
 
 
-def read_curation(config: Path) -> tuple[YAMLDocument, Curation, Path, str]:
-    """The curation, its spec's path and how to show it.
+@dataclass(frozen=True)
+class Unit:
+    """One API of a curation as lock and diff read it: its part of the curation (a
+    `ScopedDocument` under `apis.<name>` in a multi-API one), its spec and how to show it."""
+
+    api: str  # "" in a single-API curation
+    doc: YAMLDocument
+    curation: Curation
+    spec_path: Path
+    display: str
+
+
+def read_units(config: Path) -> tuple[list[Unit], bool]:
+    """Each API of the curation, and whether it is a multi-API one.
 
     Raises:
-        MultiAPIUnsupported: the curation has `apis:`.
         LoadError: the curation cannot be read.
     """
     doc = read_yaml(config)
-    if isinstance(doc.data, dict) and "apis" in doc.data:
-        raise MultiAPIUnsupported(f"{config}: multi-API curations (`apis:`) are not "
-                                  "supported yet")
-    curation = parse_curation(doc)
-    spec, display = locate_spec(config, curation.spec)
-    return doc, curation, spec, display
+    parsed = parse_any_curation(doc)
+    if isinstance(parsed, MultiCuration):
+        units = []
+        for api, ac in parsed.apis.items():
+            curation = ac.as_curation(ServerInfo())
+            units.append(Unit(api, ScopedDocument(doc, ("apis", api)), curation,
+                              *locate_spec(config, curation.spec)))
+        return units, True
+    return [Unit("", doc, parsed, *locate_spec(config, parsed.spec))], False
 
 
 @dataclass(frozen=True)
@@ -263,18 +284,47 @@ class LockResult:
     tools: int
     files: int
     digest: str
+    apis: int = 0  # in a multi-API curation
 
 
 def write_lock(config: Path, output: Path | None = None) -> LockResult:
-    """Record the spec's digest and each curated operation's shape.
+    """Record each API's spec digest and the shape of each of its curated operations.
 
     Raises:
-        LoadError: the curation or the spec cannot be read, or names an operation, or a
+        LoadError: the curation or a spec cannot be read, or names an operation, or a
             response field, the spec does not have.
         OSError: the lock cannot be written.
     """
-    doc, curation, spec_path, display = read_curation(config)
-    spec = open_spec(config, doc, curation, spec_path, display)
+    units, multi = read_units(config)
+    target = output or lock_path(config)
+    bodies: dict[str, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    for unit in units:
+        try:
+            bodies[unit.api] = _lock_body(config, unit, target.parent)
+        except LoadError as exc:
+            if not multi:
+                raise
+            problems += [replace(p, file=p.file or exc.file) for p in exc.problems]
+    if problems:
+        raise CurationError(str(config), problems)
+    head = {"format": FORMAT, "version": MULTI_VERSION if multi else FORMAT_VERSION,
+            "facade": __version__}
+    lock = {**head, "apis": bodies} if multi else {**head, **bodies[""]}
+    write_atomically(target, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
+    specs = [body["spec"] for body in bodies.values()]
+    return LockResult(
+        target, sum(len(v) for body in bodies.values() for k, v in body.items() if k != "spec"),
+        sum(len(s["files"]) + len(s["overlays"]) for s in specs),
+        specs[0]["digest"] if not multi else _digest({api: body["spec"]["digest"] for api, body
+                                                      in bodies.items()}),
+        len(bodies) if multi else 0)
+
+
+def _lock_body(config: Path, unit: Unit, base: Path) -> dict[str, Any]:
+    """One API's part of the lock: its spec's digests and its operations' shapes."""
+    doc, curation = unit.doc, unit.curation
+    spec = open_spec(config, doc, curation, unit.spec_path, unit.display)
     shapes: dict[str, dict[str, Shape]] = {}
     problems: list[Problem] = []
     for (section, name), tool in curated(curation).items():
@@ -282,7 +332,8 @@ def write_lock(config: Path, output: Path | None = None) -> LockResult:
         ref = find_operation(spec, tool.operation)
         if ref is None:
             problems.append(doc.problem(at, f"operation {tool.operation!r} is not (or not "
-                                        f"uniquely) in {display}", hint="run `facade check`"))
+                                        f"uniquely) in {unit.display}",
+                                        hint="run `facade check`"))
             continue
         try:
             shape = shape_of(spec, ref, tool)
@@ -297,16 +348,10 @@ def write_lock(config: Path, output: Path | None = None) -> LockResult:
         shapes.setdefault(section, {})[name] = shape
     if problems:
         raise CurationError(doc.file, problems)
-    target = output or lock_path(config)
-    files = digests(spec_files(spec_path), target.parent)
-    overlays = overlay_digests(config, curation, target.parent) or {}
-    digest = _digest(files, overlays)
-    lock = {"format": FORMAT, "version": FORMAT_VERSION, "facade": __version__,
-            "spec": {"file": _relative(spec_path, target.parent), "digest": digest,
+    files = digests(spec_files(unit.spec_path), base)
+    overlays = overlay_digests(config, curation, base) or {}
+    return {"spec": {"file": _relative(unit.spec_path, base), "digest": _digest(files, overlays),
                      "files": files, "overlays": overlays}, **shapes}
-    write_atomically(target, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
-    return LockResult(target, sum(len(s) for s in shapes.values()),
-                      len(files) + len(overlays), digest)
 
 
 def read_lock(path: Path) -> dict[str, Any]:
@@ -317,11 +362,27 @@ def read_lock(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise DriftError(f"{path}: cannot read the lock ({exc}); run `facade lock` "
                          "again") from None
-    if not isinstance(lock, dict) or lock.get("format") != FORMAT or \
-            lock.get("version") != FORMAT_VERSION or not isinstance(lock.get("spec"), dict):
-        raise DriftError(f"{path}: not a version {FORMAT_VERSION} facade lock; run "
-                         "`facade lock` again")
+    if not isinstance(lock, dict) or lock.get("format") != FORMAT or not (
+            lock.get("version") == FORMAT_VERSION and isinstance(lock.get("spec"), dict) or
+            lock.get("version") == MULTI_VERSION and isinstance(lock.get("apis"), dict) and
+            all(isinstance(a, dict) and isinstance(a.get("spec"), dict)
+                for a in lock["apis"].values())):
+        raise DriftError(f"{path}: not a version {FORMAT_VERSION} or {MULTI_VERSION} facade "
+                         "lock; run `facade lock` again")
     return lock
+
+
+def lock_sections(lock: dict[str, Any], path: Path, multi: bool) -> dict[str, dict[str, Any]]:
+    """Each API's part of a lock `read_lock` accepted, by API name (`""`: single-API).
+
+    Raises:
+        DriftError: the lock was written for the other kind of curation.
+    """
+    if (lock["version"] == MULTI_VERSION) != multi:
+        kind = "a multi-API" if not multi else "a single-API"
+        raise DriftError(f"{path}: the lock was written for {kind} curation; run `facade "
+                         "lock` again")
+    return dict(lock["apis"]) if multi else {"": lock}
 
 
 def field_at(section: str, name: str, tool: ToolCuration, path: str) -> tuple[PathPart, ...]:

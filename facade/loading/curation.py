@@ -282,7 +282,8 @@ def curation_json_schema() -> dict[str, Any]:
 def parse_curation(doc: YAMLDocument) -> Curation:
     """Validate the shape of a single-API curation, reporting every problem at once."""
     if not isinstance(doc.data, dict):
-        raise CurationError(doc.file, [doc.problem((), "the top level must be a mapping")])
+        raise CurationError(doc.file, [doc.problem((), "the top level must be a mapping",
+                                                    code="shape/top-level")])
     try:
         return Curation.model_validate(doc.data)
     except ValidationError as exc:
@@ -297,7 +298,8 @@ def parse_any_curation(doc: YAMLDocument) -> Curation | MultiCuration:
     if mixed:
         raise CurationError(doc.file, [doc.problem(
             (key,), f"{key!r} at the top level cannot be combined with `apis:`", key=True,
-            hint="move it under apis.<name>, or remove `apis:`") for key in mixed])
+            hint="move it under apis.<name>, or remove `apis:`", code="shape/mixed-apis")
+            for key in mixed])
     try:
         return MultiCuration.model_validate(doc.data)
     except ValidationError as exc:
@@ -310,14 +312,16 @@ def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> P
     kind, message, hint = err["type"], err["msg"], None
     if kind == "extra_forbidden":
         hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1], root))
-        return doc.problem(loc, f"unknown key {loc[-1]!r}", hint=hint, key=True)
+        return doc.problem(loc, f"unknown key {loc[-1]!r}", hint=hint, key=True,
+                           code="shape/unknown-key")
     if kind == "missing":
-        return doc.problem(loc, f"missing required key {loc[-1]!r}", key=True)
+        return doc.problem(loc, f"missing required key {loc[-1]!r}", key=True,
+                           code="shape/missing-key")
     if err["loc"][-1:] == ("[key]",):
         message = f"invalid name {loc[-1]!r}: {message.lower()}"
         hint = "API names are snake_case: " + API_NAME_PATTERN if loc[:1] == ("apis",) and \
             len(loc) == 2 else "tool names are snake_case: ^[a-z][a-z0-9_]{0,63}$"
-        return doc.problem(loc, message, hint=hint, key=True)
+        return doc.problem(loc, message, hint=hint, key=True, code="shape/invalid-name")
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
     value = err.get("input")
@@ -325,10 +329,12 @@ def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> P
         # A fresh `facade init` starter: every tool is still commented out.
         return doc.problem(loc, "no tool is chosen yet", hint=(
             "uncomment a few tools under `tools:`: remove the `# ` before a tool's name and "
-            "its `operation:` line, or add one, e.g. `get_item: {operation: getItem}`"))
+            "its `operation:` line, or add one, e.g. `get_item: {operation: getItem}`"),
+            code="shape/no-tools")
     if isinstance(value, (bool, datetime.date)) and kind in ("string_type", "literal_error"):
         hint = f'YAML read this as {type(value).__name__}; quote the value, e.g. "no"'
-    return doc.problem(loc, message, hint=hint)
+    # The kind is pydantic's error type, which is stable: `shape/int-parsing`, …
+    return doc.problem(loc, message, hint=hint, code="shape/" + kind.replace("_", "-"))
 
 
 def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[str]:

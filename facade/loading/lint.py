@@ -50,13 +50,16 @@ class TextFindings:
     def __bool__(self) -> bool:
         return bool(self.invisible or self.instructions)
 
-    def messages(self) -> Iterator[str]:
+    def messages(self) -> Iterator[tuple[str, str]]:
+        """Each finding's kind (a problem code) and message."""
         for where, names in self.invisible.items():
             shown = ", ".join(sorted(names)[:4]) + (", …" if len(names) > 4 else "")
-            yield (f"{where} held invisible characters that would reach the model ({shown}); "
-                   "they were removed")
+            yield "text/invisible-characters", (
+                f"{where} held invisible characters that would reach the model ({shown}); "
+                "they were removed")
         for where, phrase in self.instructions.items():
-            yield (f"{where} reads like an instruction to the model ({phrase!r}); review it, "
+            yield "text/instruction-like", (
+                f"{where} reads like an instruction to the model ({phrase!r}); review it, "
                    "and override it with a `description` in the curation if it is not meant "
                    "for the model")
 

@@ -36,10 +36,10 @@ class ScopedDocument(YAMLDocument):
 
     def problem(
         self, path: tuple[PathPart, ...], message: str, *, hint: str | None = None,
-        key: bool = False, severity: str = "error",
+        key: bool = False, severity: str = "error", code: str | None = None,
     ) -> Problem:
         return super().problem((*self.prefix, *path), message, hint=hint, key=key,
-                               severity=severity)
+                               severity=severity, code=code)
 
 
 def final_name(namespace: str | None, name: str) -> str:

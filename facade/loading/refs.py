@@ -44,36 +44,41 @@ def read_document(path: Path, display: str | None = None) -> Any:
     file = display or str(path)
     try:
         if path.is_dir():
-            raise SpecError(file, "is a directory, not an OpenAPI document")
+            raise SpecError(file, "is a directory, not an OpenAPI document", code="spec/unreadable")
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
             limit = MAX_SPEC_BYTES
             shown = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit:,}-byte"
-            raise SpecError(file, f"the document is {size:,} bytes, over the {shown} limit")
+            raise SpecError(file, f"the document is {size:,} bytes, over the {shown} limit",
+                            code="spec/too-large")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError(file, "file not found", hint="check `spec:` in curation.yaml") from None
+        raise SpecError(file, "file not found", hint="check `spec:` in curation.yaml",
+                        code="spec/not-found") from None
     except OSError as exc:
-        raise SpecError(file, f"cannot read the file: {exc.strerror}") from None
+        raise SpecError(file, f"cannot read the file: {exc.strerror}",
+                        code="spec/unreadable") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SpecError(file, "the document is not valid UTF-8") from None
+        raise SpecError(file, "the document is not valid UTF-8",
+                        code="spec/unreadable") from None
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             if path.suffix.lower() == ".json":
-                raise SpecError(f"{file}:{exc.lineno}:{exc.colno}",
-                                f"invalid JSON: {exc.msg}") from None
+                raise SpecError(file, f"invalid JSON: {exc.msg}", line=exc.lineno,
+                                column=exc.colno, code="spec/syntax") from None
     try:
         return yaml.load(text, Loader=_YAMLLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        raise SpecError(where, f"invalid YAML: {exc.problem}") from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SpecError(file, f"invalid YAML: {exc.problem}", line=line, column=column,
+                        code="spec/syntax") from None
     except yaml.YAMLError as exc:
-        raise SpecError(file, f"invalid YAML: {exc}") from None
+        raise SpecError(file, f"invalid YAML: {exc}", code="spec/syntax") from None
 
 
 def pointer_tokens(pointer: str) -> list[str]:
@@ -145,7 +150,8 @@ class RefResolver:
                 self._resolved[start] = value, base, key
                 return value, base, key
             if key in seen:
-                raise SpecError(self.name(base), f"$ref cycle through {ref!r}", pointer=key)
+                raise SpecError(self.name(base), f"$ref cycle through {ref!r}", pointer=key,
+                                code="spec/ref")
             seen.add(key)
             ref = value["$ref"]
 
@@ -154,16 +160,16 @@ class RefResolver:
         if _REMOTE.match(where):
             raise SpecError(self.name(base), f"remote $ref {ref!r} is not allowed",
                             hint="download the referenced file next to the spec and "
-                            "refer to it by a relative path")
+                            "refer to it by a relative path", code="spec/ref")
         target = (base.parent / unquote(where)).resolve() if where else base
         if target not in self._docs and not target.is_file():
             what = "is a directory" if target.is_dir() else "does not exist"
             raise SpecError(self.name(base), f"$ref {ref!r} points at a file that {what}: "
                             f"{self.name(target)}", hint="refs are relative to the file "
-                            "that holds them")
+                            "that holds them", code="spec/ref")
         try:
             node = walk_pointer(self.document(target), pointer_tokens(pointer))
         except KeyError:
             raise SpecError(self.name(base), f"unresolvable $ref {ref!r}",
-                            pointer=f"#{pointer}") from None
+                            pointer=f"#{pointer}", code="spec/ref") from None
         return node, target, f"{target}#{pointer}"

@@ -247,7 +247,7 @@ class SingleLoader:
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
-                hint="`spec` is relative to the curation file"))
+                hint="`spec` is relative to the curation file", code="spec/not-found"))
             return None
         if problems:
             return None
@@ -274,17 +274,19 @@ class SingleLoader:
             labels = ", ".join(r.label for r in found)
             self.problems.append(self.doc.problem(
                 at, f"operationId {tool.operation!r} is used by {len(found)} operations "
-                f"({labels})", hint="name the operation as 'METHOD /path'"))
+                f"({labels})", hint="name the operation as 'METHOD /path'",
+                code="operation/ambiguous"))
             return None
         if found is None:
             self.problems.append(self.doc.problem(
                 at, f"unknown operation {tool.operation!r} in {spec.display}",
-                hint=_unknown_hint(spec, tool.operation)))
+                hint=_unknown_hint(spec, tool.operation), code="operation/unknown"))
             return None
         if self.curation.read_only and found.method not in READ_ONLY_METHODS:
             self.problems.append(self.doc.problem(
                 at, f"{found.label} is not read-only: a read-only façade serves only GET "
-                "and HEAD", hint="remove this tool, or set `read_only: false` at the top"))
+                "and HEAD", hint="remove this tool, or set `read_only: false` at the top",
+                code="operation/not-read-only"))
             return None
         return found
 
@@ -372,8 +374,8 @@ class SingleLoader:
         if output is not None:
             output = clean_schema(output, "the output schema", findings)
         at = (section_of(tool), name, "description" if own else "operation")
-        for message in findings.messages():
-            self.warnings.append(self.doc.problem(at, message, severity="warning"))
+        for code, message in findings.messages():
+            self.warnings.append(self.doc.problem(at, message, severity="warning", code=code))
         return description, title, input_schema, output
 
 

@@ -51,11 +51,11 @@ class YAMLDocument:
 
     def problem(
         self, path: tuple[PathPart, ...], message: str, *, hint: str | None = None,
-        key: bool = False, severity: str = "error",
+        key: bool = False, severity: str = "error", code: str | None = None,
     ) -> Problem:
         pos = self.locate(path, key=key)
         line, col = pos if pos else (None, None)
-        return Problem(path, message, line, col, hint, severity=severity)
+        return Problem(path, message, line, col, hint, severity=severity, code=code)
 
 
 class _Builder:
@@ -84,7 +84,8 @@ class _Builder:
         for key_node, value_node in node.value:
             key = self.build(key_node, (*path, "<key>"))
             if not isinstance(key, (str, int, bool, float)) and key is not None:
-                self.problems.append(_at(key_node, path, "a mapping key must be a plain scalar"))
+                self.problems.append(_at(key_node, path, "a mapping key must be a plain scalar",
+                                         code="yaml/key"))
                 continue
             key = str(key) if not isinstance(key, str) else key
             if key in out:
@@ -92,7 +93,7 @@ class _Builder:
                 self.problems.append(_at(
                     key_node, (*path, key), f"duplicate key {key!r}",
                     hint=f"first defined at line {first[0]}; remove one of them",
-                ))
+                    code="yaml/duplicate-key"))
                 continue
             self.doc.keys[(*path, key)] = _pos(key_node)
             out[key] = self.build(value_node, (*path, key))
@@ -108,38 +109,38 @@ def _pos(node: yaml.Node) -> Position:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _at(node: yaml.Node, path: tuple[PathPart, ...], message: str, hint: str | None = None
-        ) -> Problem:
+def _at(node: yaml.Node, path: tuple[PathPart, ...], message: str, hint: str | None = None,
+        *, code: str) -> Problem:
     line, col = _pos(node)
-    return Problem(path, message, line, col, hint)
+    return Problem(path, message, line, col, hint, code=code)
 
 
 def _fail(file: str, message: str, hint: str | None = None,
-          pos: Position | None = None) -> CurationError:
+          pos: Position | None = None, *, code: str = "yaml/syntax") -> CurationError:
     line, col = pos if pos else (None, None)
-    return CurationError(file, [Problem((), message, line, col, hint)])
+    return CurationError(file, [Problem((), message, line, col, hint, code=code)])
 
 
 def _read_text(path: Path, file: str) -> str:
     try:
         if path.is_dir():
-            raise _fail(file, "is a directory, not a YAML file")
+            raise _fail(file, "is a directory, not a YAML file", code="file/unreadable")
         if path.stat().st_size > MAX_BYTES:
-            raise _fail(file, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+            raise _fail(file, f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", code="file/too-large")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise _fail(file, "file not found", "pass --config PATH or set FACADE_CONFIG") from None
+        raise _fail(file, "file not found", "pass --config PATH or set FACADE_CONFIG", code="file/not-found") from None
     except PermissionError:
-        raise _fail(file, "permission denied while reading the file") from None
+        raise _fail(file, "permission denied while reading the file", code="file/unreadable") from None
     except OSError as exc:
-        raise _fail(file, f"cannot read the file: {exc.strerror}") from None
+        raise _fail(file, f"cannot read the file: {exc.strerror}", code="file/unreadable") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise _fail(file, "the file is not valid UTF-8", "save it as UTF-8",
-                    (line, col)) from None
+                    (line, col), code="file/encoding") from None
 
 
 def read_yaml(path: str | Path, *, display: str | None = None,
@@ -170,14 +171,15 @@ def read_yaml(path: str | Path, *, display: str | None = None,
     except yaml.YAMLError as exc:
         raise _fail(file, f"YAML error: {exc}") from None
     if root is None:
-        raise _fail(file, "the file is empty", "start from `facade init --spec PATH`")
+        raise _fail(file, "the file is empty", "start from `facade init --spec PATH`", code="yaml/empty")
     doc = YAMLDocument(file=file, data=None)
     builder = _Builder(doc, dates_as_text)
     try:
         doc.data = builder.build(root, ())
     except _TooLarge as exc:
         raise _fail(file, f"the document expands to more than {MAX_NODES} nodes",
-                    "aliases (*name) that multiply are not allowed", _pos(exc.node)) from None
+                    "aliases (*name) that multiply are not allowed", _pos(exc.node),
+                    code="yaml/too-large") from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         pos = (mark.line + 1, mark.column + 1) if mark else None

@@ -23,7 +23,7 @@ class Issue:
 
     def problem(self, severity: str = "error") -> Problem:
         return Problem((self.pointer,), self.message, hint=self.hint, file=self.file,
-                       severity=severity)
+                       severity=severity, code="spec/swagger2")
 
 
 @dataclass
@@ -40,7 +40,8 @@ class Conversion:
         if not issues:
             return None
         first = issues[0]
-        error = SpecError(first.file, first.message, pointer=first.pointer, hint=first.hint)
+        error = SpecError(first.file, first.message, pointer=first.pointer, hint=first.hint,
+                          code="spec/swagger2")
         same = [i.problem() for i in issues if i.file == first.file]
         if len(same) > 1:  # every problem of that file at once
             LoadError.__init__(error, first.file, same)
