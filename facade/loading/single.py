@@ -279,7 +279,7 @@ class SingleLoader:
         if found is None:
             self.problems.append(self.doc.problem(
                 at, f"unknown operation {tool.operation!r} in {spec.display}",
-                hint=_unknown_hint(spec, tool.operation)))
+                hint=_unknown_hint(spec, tool.operation, self.curation.read_only)))
             return None
         if self.curation.read_only and found.method not in READ_ONLY_METHODS:
             self.problems.append(self.doc.problem(
@@ -377,11 +377,11 @@ class SingleLoader:
         return description, title, input_schema, output
 
 
-def _unknown_hint(spec: OpenAPIDocument, key: str) -> str:
+def _unknown_hint(spec: OpenAPIDocument, key: str, read_only: bool) -> str:
     if not spec.by_label:
         # Webhook-only documents and schema fixtures: no list of operations would help.
         return "the document defines no operations under `paths`"
-    return spec.suggest(key) or "use an operationId or 'METHOD /path'; `facade init` lists them"
+    return spec.suggest(key, read_only=read_only) or "use an operationId or 'METHOD /path'; `facade init` lists them"
 
 
 def _description(tool: ToolCuration, summary: str | None, description: str | None,

@@ -22,6 +22,7 @@ from facade.loading.overlays import Overlay, apply_overlays
 from facade.loading.precheck import plainly_valid_operation
 from facade.loading.refs import RefResolver, read_document
 from facade.loading.swagger2 import Conversion, convert
+from facade.tools import READ_ONLY_METHODS
 
 __all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "load_spec"]
 
@@ -206,13 +207,26 @@ class OpenAPIDocument:
             return None
         return refs[0] if len(refs) == 1 else refs
 
-    def suggest(self, key: str) -> str | None:
+    def suggest(self, key: str, *, read_only: bool = False) -> str | None:
+        """"did you mean …" for an unknown operation. In a read-only curation only GET and
+        HEAD operations are offered; writes only when nothing else is close, saying so."""
         label = _label(key)
-        if label is not None:
-            return did_you_mean(label, self.by_label)
-        if self._unresolved:
+        if label is None and self._unresolved:
             self._resolve_ids()
-        return did_you_mean(key, self.by_id)
+        refs = {ref.label: ref for ref in self.by_label.values()} if label is not None else \
+            {op_id: refs[0] for op_id, refs in self.by_id.items()}
+        word = label or key
+        if not read_only:
+            return did_you_mean(word, refs)
+        reads = [name for name, ref in refs.items() if ref.method in READ_ONLY_METHODS]
+        found = did_you_mean(word, reads)
+        if found is not None:
+            return found
+        writes = did_you_mean(word, [name for name in refs if name not in reads])
+        if writes is None:
+            return None
+        return writes.replace("did you mean ", "the closest operations are not read-only: "
+                              ).removesuffix("?") + "; a read-only façade serves only GET and HEAD"
 
     def operation(self, ref: OperationRef) -> Operation:
         """Resolve one operation; raise `SpecError` (with its JSON pointer) when malformed."""
