@@ -16,7 +16,8 @@ from facade.errors import CurationError, LoadError, Problem
 from facade.loading.curation import MultiCuration, ServerInfo, parse_any_curation
 from facade.loading.multi import ScopedDocument, compile_multi
 from facade.loading.salvage import cross_check
-from facade.loading.single import Compiled, SingleLoader, expand_env
+from facade.loading.environ import expand_env
+from facade.loading.single import Compiled, SingleLoader
 from facade.loading.spec import OpenAPIDocument
 from facade.loading.yamlsource import read_yaml
 from facade.tools import Facade
