@@ -333,15 +333,6 @@ class Facade:
         return bool(self.backends)
 
     @property
-    def sends_credentials(self) -> bool:
-        """Whether calls may carry a credential: `backend.auth`, a token exchange, forwarded
-        headers, or a static header whose name says it holds one."""
-        words = ("auth", "key", "token", "secret", "cookie", "session", "signature")
-        return self.auth is not None or self.token_exchange is not None or \
-            bool(self.forward_headers) or \
-            any(word in name.lower() for name in self.headers for word in words)
-
-    @property
     def needs_caller(self) -> bool:
         """Whether calls need a verified caller: per-user backend identity, or claim
         conditions on a tool. Over stdio there is none, so such a façade cannot serve."""

@@ -76,7 +76,7 @@ def test_call_error_is_one_message(example_env: dict[str, str]) -> None:
     code, _, err = run("call", "get_item", "--args", '{"sku": "SKU-9"}',
                        "--config", str(ROOT / "curation.yaml"), env=example_env)
     assert code == 1
-    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{itemId} "
+    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{sku} "
                                     "(tool get_item): nothing found; check the identifier.")
     assert "db-password" not in err
 

@@ -46,7 +46,7 @@ _MAX_ROUNDS = 100  # each round removes or renames at least one node
 class Salvaged:
     """What of a curation validates, and how it differs from the file."""
 
-    curation: Curation | MultiCuration
+    curation: Curation | MultiCuration | None  # None until what is left validates
     doc: YAMLDocument  # positions also under the placeholder names
     removed: list[Path_] = field(default_factory=list)  # in the file's names
     renames: dict[tuple[Path_, str], str] = field(default_factory=dict)  # → placeholder
@@ -76,7 +76,7 @@ def salvage(doc: YAMLDocument) -> Salvaged | None:
             return None
         root = MultiCuration
     data = copy.deepcopy(doc.data)
-    found = Salvaged(Curation.model_construct(), doc)
+    found = Salvaged(None, doc)
     taken = _all_keys(data)
     for _ in range(_MAX_ROUNDS):
         try:
@@ -97,7 +97,7 @@ def cross_check(doc: YAMLDocument, shape: list[Problem], config: Path,
     """The loader's errors about the parts of a curation that have the right shape, beside
     the `shape` problems already found."""
     found = salvage(doc)
-    if found is None:
+    if found is None or found.curation is None:
         return []
     try:
         if isinstance(found.curation, MultiCuration):

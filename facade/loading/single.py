@@ -330,8 +330,9 @@ class SingleLoader:
                 "needs to choose the tool"))
         else:
             self.problems.append(self.doc.problem(
-                (section_of(tool), name, "operation"), "the operation's summary and "
-                f"description {too_long}", hint="write a shorter `description` for the tool"))
+                (section_of(tool), name, "operation"), "the description the spec gives "
+                f"(its summary and description) {too_long}",
+                hint="write a shorter `description` for the tool"))
 
     def _clean_text(self, name: str, tool: ToolCuration, description: str,
                     title: str | None, input_schema: dict[str, Any],
@@ -371,7 +372,14 @@ def _unknown_hint(spec: OpenAPIDocument, key: str, read_only: bool) -> str:
     if not spec.by_label:
         # Webhook-only documents and schema fixtures: no list of operations would help.
         return "the document defines no operations under `paths`"
-    return spec.suggest(key, read_only=read_only) or "use an operationId or 'METHOD /path'; `facade init` lists them"
+    reads = spec.suggest(key, READ_ONLY_METHODS) if read_only else None
+    writes = spec.suggest(key) if read_only and reads is None else None
+    if writes is not None:  # a read-only curation is offered writes only when no read is close
+        return writes.replace("did you mean", "the closest operations are not read-only:"
+                              ).removesuffix("?") + "; a read-only façade serves only GET and " \
+            "HEAD"
+    return reads or spec.suggest(key) or \
+        "use an operationId or 'METHOD /path'; `facade init` lists them"
 
 
 def _description(tool: ToolCuration, summary: str | None, description: str | None,

@@ -9,7 +9,7 @@ pure-Python pre-check cannot vouch for) only when a tool asks for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from facade.loading.overlays import Overlay, apply_overlays
 from facade.loading.precheck import plainly_valid_operation
 from facade.loading.refs import RefResolver, read_document
 from facade.loading.swagger2 import Conversion, convert
-from facade.tools import READ_ONLY_METHODS
 
 __all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "load_spec"]
 
@@ -207,26 +206,15 @@ class OpenAPIDocument:
             return None
         return refs[0] if len(refs) == 1 else refs
 
-    def suggest(self, key: str, *, read_only: bool = False) -> str | None:
-        """"did you mean …" for an unknown operation. In a read-only curation only GET and
-        HEAD operations are offered; writes only when nothing else is close, saying so."""
+    def suggest(self, key: str, methods: Collection[str] | None = None) -> str | None:
+        """"did you mean …" for an unknown operation, among those with one of `methods`."""
         label = _label(key)
         if label is None and self._unresolved:
             self._resolve_ids()
-        refs = {ref.label: ref for ref in self.by_label.values()} if label is not None else \
+        refs = self.by_label if label is not None else \
             {op_id: refs[0] for op_id, refs in self.by_id.items()}
-        word = label or key
-        if not read_only:
-            return did_you_mean(word, refs)
-        reads = [name for name, ref in refs.items() if ref.method in READ_ONLY_METHODS]
-        found = did_you_mean(word, reads)
-        if found is not None:
-            return found
-        writes = did_you_mean(word, [name for name in refs if name not in reads])
-        if writes is None:
-            return None
-        return writes.replace("did you mean ", "the closest operations are not read-only: "
-                              ).removesuffix("?") + "; a read-only façade serves only GET and HEAD"
+        return did_you_mean(label or key, [name for name, ref in refs.items()
+                                           if methods is None or ref.method in methods])
 
     def operation(self, ref: OperationRef) -> Operation:
         """Resolve one operation; raise `SpecError` (with its JSON pointer) when malformed."""
