@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from facade.errors import CurationError, PathPart, Problem
+from facade.errors import LoadError, PathPart, Problem
 from facade.loading.curation import API_KEYS, Curation, MultiCuration
 from facade.loading.multi import compile_multi
 from facade.loading.single import SingleLoader
@@ -104,8 +104,9 @@ def cross_check(doc: YAMLDocument, shape: list[Problem], config: Path,
             compile_multi(found.doc, found.curation, config, environ)
         else:
             SingleLoader(found.doc, found.curation, config, environ).run()
-    except CurationError as exc:
-        problems = exc.problems
+    except LoadError as exc:  # a `SpecError` is about the spec file: it keeps its name
+        problems = tuple(p if p.file or exc.file == doc.file else
+                         dataclasses.replace(p, file=exc.file) for p in exc.problems)
     else:
         return []
     seen = {(p.path, p.message) for p in shape}
