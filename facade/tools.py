@@ -8,7 +8,7 @@ at call time looks at the spec or the curation again.
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ __all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding
            "JWTSettings", "PromptDefinition", "RateLimit", "ResourceDefinition",
            "ServeLimits", "ServeSettings", "StaticToken", "TokenExchangeSettings",
            "ToolDefinition",
-           "annotations_for", "tool_name_for", "unique_tool_name"]
+           "agent_path", "annotations_for", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -90,6 +90,20 @@ class Argument:
     reserved_keys: frozenset[str] = frozenset()  # exploded query object: keys it may not set
 
 
+def agent_path(template: str, arguments: Iterable[Argument]) -> str:
+    """A path template as the agent knows it, for messages it reads: each path parameter
+    under its argument name, a fixed one (which the agent never sees) as `…`.
+
+    >>> agent_path("/items/{itemId}", [Argument("sku", "itemId", "path")])
+    '/items/{sku}'
+    """
+    for arg in arguments:
+        if arg.location == "path":
+            shown = "…" if arg.fixed else "{" + arg.name + "}"
+            template = template.replace("{" + arg.source + "}", shown)
+    return template
+
+
 @dataclass(frozen=True)
 class HTTPBinding:
     method: str
@@ -97,6 +111,11 @@ class HTTPBinding:
     arguments: tuple[Argument, ...]
     body_media_type: str | None = None
     response_media_type: str | None = None
+
+    @property
+    def agent_label(self) -> str:
+        """`GET /items/{sku}`: the operation as the agent knows its arguments."""
+        return f"{self.method} {agent_path(self.path, self.arguments)}"
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,15 @@ class BackendSettings:
     redact: tuple[str, ...] = ()  # the curation's global redaction globs, for error excerpts
     token_exchange: TokenExchangeSettings | None = None  # per-caller backend token
     identity_headers: tuple[tuple[str, str], ...] = ()  # (header, claim) of the caller's token
+
+    @property
+    def sends_credentials(self) -> bool:
+        """Whether calls may carry a credential: `backend.auth`, a token exchange, forwarded
+        headers, or a static header whose name says it holds one."""
+        words = ("auth", "key", "token", "secret", "cookie", "session", "signature")
+        return self.auth is not None or self.token_exchange is not None or \
+            bool(self.forward_headers) or \
+            any(word in name.lower() for name in self.headers for word in words)
 
     @property
     def needs_caller(self) -> bool:

@@ -39,7 +39,7 @@ def test_check_reports_problems_and_exits_1(write_curation: Callable[[str], Path
     assert code == 1 and out == ""
     assert err.splitlines() == [
         "curation.yaml:6:16: tools.a.operation: unknown operation 'getItm' in specs/inventory.yaml "
-        "(did you mean 'getItem' or 'getItemStock' or 'deleteItem'?)",
+        "(did you mean 'getItem' or 'getItemStock'?)",
         "curation.yaml:8:16: tools.b.operation: DELETE /items/{itemId} is not read-only: a "
         "read-only façade serves only GET and HEAD (remove this tool, or set `read_only: "
         "false` at the top)",
@@ -76,7 +76,7 @@ def test_call_error_is_one_message(example_env: dict[str, str]) -> None:
     code, _, err = run("call", "get_item", "--args", '{"sku": "SKU-9"}',
                        "--config", str(ROOT / "curation.yaml"), env=example_env)
     assert code == 1
-    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{itemId} "
+    assert err.splitlines()[-1] == ("The backend answered 404 Not Found for GET /items/{sku} "
                                     "(tool get_item): nothing found; check the identifier.")
     assert "db-password" not in err
 

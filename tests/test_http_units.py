@@ -114,9 +114,14 @@ server:
   rate_limit: {per_minute: 0}
 """ + TOOLS.replace("audit_args: [sku]", "audit_args: [skuu]").replace(
         "scopes: [inventory.read]", "scopes: [inventory read]"))
+    # The shape problems of `server:` do not hide those of the tools.
     assert _problems(path) == [
         "curation.yaml:5:9: server.auth: give `tokens`, `jwt`, or both",
         "curation.yaml:6:28: server.rate_limit.per_minute: Input should be greater than 0",
+        "curation.yaml:10:14: tools.get_item.scopes[0]: 'inventory read' is not a scope: one "
+        "word of printable characters without quotes or backslashes (RFC 6749 §3.3)",
+        "curation.yaml:11:18: tools.get_item.audit_args[0]: 'skuu' is not an argument of "
+        "get_item (did you mean 'sku'?)",
     ]
     path = write_curation(HEAD + """\
 server:

@@ -82,7 +82,7 @@ tools:
 """)
     assert _problems(path) == [
         "curation.yaml:6:16: tools.get_item.operation: unknown operation 'getItm' in "
-        "specs/inventory.yaml (did you mean 'getItem' or 'getItemStock' or 'deleteItem'?)",
+        "specs/inventory.yaml (did you mean 'getItem' or 'getItemStock'?)",
         "curation.yaml:10:7: tools.get_stock.params.itemID: unknown parameter 'itemID' "
         "(did you mean 'itemId'?)",
         "curation.yaml:12:16: tools.delete_item.operation: DELETE /items/{itemId} is not "

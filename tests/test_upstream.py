@@ -82,7 +82,7 @@ async def test_error_status_is_curated_and_body_not_echoed(
         facade: Facade, mock: respx.MockRouter, status: int, text: str) -> None:
     mock.get("/items/SKU-1").respond(status, json={"error": "password=hunter2"})
     with pytest.raises(ToolError, match=rf"The backend answered {status} .* for GET "
-                       rf"/items/{{itemId}} \(tool get_item\): .*{text}") as info:
+                       rf"/items/{{sku}} \(tool get_item\): .*{text}") as info:
         await _tool(facade, "get_item").run({"sku": "SKU-1"})
     assert "hunter2" not in str(info.value)
 

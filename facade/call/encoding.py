@@ -83,7 +83,7 @@ def _check_path_text(arg: Argument, text: str) -> str:
         folded = unicodedata.normalize("NFKC", seen)
         for part in _segments(folded, arg.allow):
             if part.strip(".") == "":
-                raise refuse(f"{text!r} is not a valid path segment (empty or dots only)")
+                raise refuse(_bad_segment(text, part, folded != text))
         bad = sorted({c for c in folded if c in _PATH_SPECIALS and c not in arg.allow})
         if bad:
             shown = " ".join(bad)
@@ -94,6 +94,24 @@ def _check_path_text(arg: Argument, text: str) -> str:
             return text
         seen = decoded
     raise refuse(f"{text!r} is percent-encoded more than {_MAX_DECODES} times")
+
+
+def _bad_segment(text: str, part: str, decoded: bool) -> str:
+    """Why a path value with an empty or all-dots segment is refused, in words."""
+    spelled = " once decoded" if decoded else ""
+    if part == "":
+        if text == "":
+            return "an empty value is not a valid path segment"
+        return f"{text!r} contains an empty path segment{spelled}"
+    dot = part in (".", "..")
+    if text == part:
+        return f"{text!r} is a dot segment, which could change the endpoint called" if dot \
+            else f"{text!r} is dots only, which a path value may not be"
+    if dot:
+        return (f"{text!r} contains the dot segment {part!r}{spelled}, which could change the "
+                "endpoint called")
+    return f"{text!r} contains the segment {part!r}{spelled}: dots only, which a path value " \
+        "may not hold"
 
 
 def _segments(text: str, allow: frozenset[str]) -> list[str]:

@@ -65,7 +65,19 @@ class DeadlineExceeded(UpstreamError):
     outcome = "timeout"
 
 
-def hint(status: int) -> str:
+# When the façade sends the backend no credentials at all, "refused" would mislead.
+_NO_CREDENTIALS_HINTS = {
+    401: "the backend wants credentials and the façade has none configured; the operator "
+         "must set backend.auth in the curation",
+    403: "the backend refused access, and the façade sends it no credentials; the operator "
+         "may need to set backend.auth in the curation",
+}
+
+
+def hint(status: int, credentials: bool = True) -> str:
+    """What a status means for the model; `credentials`: whether the façade sent any."""
+    if not credentials and status in _NO_CREDENTIALS_HINTS:
+        return _NO_CREDENTIALS_HINTS[status]
     if status in _STATUS_HINTS:
         return _STATUS_HINTS[status]
     if status >= 500:
@@ -74,7 +86,9 @@ def hint(status: int) -> str:
 
 
 def label(tool: ToolDefinition) -> str:
-    return f"{tool.binding.method} {tool.binding.path}"
+    """The operation in a message for the model: its arguments under the names the agent
+    knows (`GET /items/{sku}`, not the spec's `{itemId}`)."""
+    return tool.binding.agent_label
 
 
 @contextlib.contextmanager
@@ -118,9 +132,10 @@ def backend_fault(exc: UpstreamError) -> bool:
         isinstance(exc.__cause__, httpx.TransportError)
 
 
-def raise_for_status(tool: ToolDefinition, status: int, reason: str, excerpt: str | None
-                     ) -> None:
-    """Raise the error a redirect or an error status means for the model, if it is one."""
+def raise_for_status(tool: ToolDefinition, status: int, reason: str, excerpt: str | None,
+                     credentials: bool = True) -> None:
+    """Raise the error a redirect or an error status means for the model, if it is one;
+    `credentials`: whether the façade sent the backend any."""
     what = label(tool)
     if 300 <= status < 400:
         raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
@@ -129,4 +144,4 @@ def raise_for_status(tool: ToolDefinition, status: int, reason: str, excerpt: st
         logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
         said = f" The backend said: {excerpt}" if excerpt else ""
         raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
-                            f"{tool.name}): {hint(status)}.{said}".replace("  ", " "))
+                            f"{tool.name}): {hint(status, credentials)}.{said}".replace("  ", " "))

@@ -144,9 +144,8 @@ class CuratedTool(Tool):
             upstream.backend.forward_headers), identity)
         if response.media_type == "application/json" or response.media_type.endswith("+json"):
             if definition.output_schema is not None and not response.body.strip():
-                raise ToolError(f"The backend answered {definition.binding.method} "
-                                f"{definition.binding.path} with an empty body where the spec "
-                                "documents a JSON result")
+                raise ToolError(f"The backend answered {definition.binding.agent_label} "
+                                "with an empty body where the spec documents a JSON result")
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,
                                                 backend.max_json_depth, backend.max_json_items),
@@ -156,9 +155,8 @@ class CuratedTool(Tool):
             return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
                 "utf-8", errors="replace")))])
         kind = response.media_type or "no content type"
-        raise ToolError(f"The backend answered {definition.binding.method} "
-                        f"{definition.binding.path} with {kind}, which facade does not "
-                        "pass on")
+        raise ToolError(f"The backend answered {definition.binding.agent_label} with {kind}, "
+                        "which facade does not pass on")
 
     def _structured(self, data: Any, record: CallRecord | None = None) -> ToolResult:
         definition = self._definition
@@ -196,6 +194,5 @@ class CuratedTool(Tool):
             record.deviations = len(found)
         self._observer.response_deviations(definition.name, found)
         if definition.validate == "strict":
-            raise ToolError(f"The backend's answer to {definition.binding.method} "
-                            f"{definition.binding.path} does not match its documented schema "
-                            f"at {found[0].describe()}")
+            raise ToolError(f"The backend's answer to {definition.binding.agent_label} does "
+                            f"not match its documented schema at {found[0].describe()}")

@@ -197,7 +197,8 @@ class Upstream:
                 success = not backend_fault(exc)
                 raise
             success = response.status < 500 and response.status != 429
-            raise_for_status(tool, response.status, response.reason, self._excerpt(response))
+            raise_for_status(tool, response.status, response.reason, self._excerpt(response),
+                             self.backend.sends_credentials)
             return response
         finally:
             self.breaker.record(success, ticket)

@@ -42,7 +42,7 @@ __all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTA
            "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
            "APICuration", "MultiCuration", "ResourceCuration", "ResponseCuration", "Retries",
            "ServerInfo", "StaticTokenAuth", "Timeouts", "ToolCuration", "curation_json_schema",
-           "parse_any_curation",
+           "model_at", "parse_any_curation",
            "parse_curation"]
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -339,24 +339,29 @@ def _problem(doc: YAMLDocument, err: Any, root: type[BaseModel] = Curation) -> P
 
 def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = Curation) -> list[str]:
     """The keys allowed at `loc`, for "did you mean" on an unknown key."""
+    model = model_at(loc, root)
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
+def model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model of the node at `loc` (data keys, as in the YAML), or None when that node
+    is not a model (a list, a scalar) or `loc` leaves the schema."""
     tp: Any = root
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = _field(tp, str(part))
             if field is None:
-                return []
+                return None
             tp = field.annotation
         elif typing.get_origin(tp) is dict:
             tp = typing.get_args(tp)[1]
         elif typing.get_origin(tp) is list:
             tp = typing.get_args(tp)[0]
         else:
-            return []
+            return None
     tp = _unwrap(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or n for n, f in tp.model_fields.items()]
-    return []
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
 def _field(model: type[BaseModel], key: str) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from facade.errors import Problem, did_you_mean
 from facade.loading.curation import ParamCuration, ToolCuration, section_of
+from facade.loading.lint import oversized
 from facade.loading.schemas import SchemaConverter
 from facade.loading.spec import Body, Operation, Parameter
 from facade.loading.yamlsource import YAMLDocument
@@ -220,10 +221,19 @@ class _Flattener:
             or schema.get("description")
         if text:
             schema["description"] = text
+            self._cap_description(where, text, cur is not None and bool(cur.description),
+                                  origin)
         if example is not None and "examples" not in schema:
             schema["examples"] = [example]
         if cur is not None and cur.has_default:
             self._check_value(where, ("default",), cur.default, schema, origin)
+            if "default" in schema and not _same(schema["default"], cur.default):
+                self.warnings.append(self.doc.problem(
+                    (*where, "default"), f"default {cur.default!r} differs from the default "
+                    f"{schema['default']!r} the spec documents for {origin}",
+                    severity="warning", hint=f"facade sends {cur.default!r} when the agent "
+                    "leaves it out; if that is meant, say so in the description, else "
+                    "remove `default`"))
             schema["default"] = cur.default
             arg = _replace(arg, value=cur.default, has_value=True)
         if name in self.out.properties:
@@ -237,6 +247,22 @@ class _Flattener:
             self.out.required.append(name)
         self.out.arguments.append(_replace(arg, name=name))
 
+    def _cap_description(self, where: tuple[str | int, ...], text: str, own: bool,
+                         origin: str) -> None:
+        too_long = oversized(text)
+        if too_long is None:
+            return
+        if own:
+            self.problems.append(self.doc.problem(
+                (*where, "description"), f"the description {too_long}",
+                hint="every description is sent with every tools/list: keep what the model "
+                "needs to fill in the argument"))
+        else:
+            self.problems.append(self.doc.problem(
+                self.at("operation"), f"the spec's description of {origin} {too_long}",
+                hint=f"write a shorter one at {self.section}.{self.tool}.params."
+                f"{where[-1]}.description"))
+
     def _check_value(self, where: tuple[str | int, ...], key: tuple[str], value: Any,
                      schema: dict[str, Any], origin: str) -> None:
         check = {k: v for k, v in schema.items() if k != "$defs"}
@@ -249,6 +275,14 @@ class _Flattener:
         if error is not None:
             self.problems.append(self.doc.problem(
                 (*where, *key), f"{key[0]} {value!r} does not fit {origin}: {error.message}"))
+
+
+def _same(documented: Any, chosen: Any) -> bool:
+    """Whether two JSON values are equal as JSON (`1 == 1.0`, but `true != 1`)."""
+    if isinstance(documented, bool) or isinstance(chosen, bool):
+        return isinstance(documented, bool) and isinstance(chosen, bool) and \
+            documented == chosen
+    return bool(documented == chosen)
 
 
 def _without(value: Any, path: list[str]) -> Any:

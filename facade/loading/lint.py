@@ -5,6 +5,8 @@ Invisible characters (control, bidi overrides, zero-width, Unicode tag character
 hide text from a reviewer while the model reads it: they are removed, with a warning.
 Phrasing that reads like an instruction to the model ("ignore previous instructions") is
 reported, not changed: a curator decides, usually by writing the tool's `description`.
+A description over `MAX_DESCRIPTION_BYTES` (a tool's or an argument's, from the curation or
+the spec) is a load error: every description is sent with every `tools/list`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TextFindings", "clean_schema", "clean_text"]
+__all__ = ["MAX_DESCRIPTION_BYTES", "TextFindings", "clean_schema", "clean_text", "oversized"]
+
+MAX_DESCRIPTION_BYTES = 8 * 1024  # UTF-8; 8x the longest some model APIs accept
 
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
@@ -62,6 +66,15 @@ class TextFindings:
                 f"{where} reads like an instruction to the model ({phrase!r}); review it, "
                    "and override it with a `description` in the curation if it is not meant "
                    "for the model")
+
+
+def oversized(text: str) -> str | None:
+    """"is N bytes, over the cap" when `text` is too long to be a description, else None."""
+    size = len(text.encode())
+    if size <= MAX_DESCRIPTION_BYTES:
+        return None
+    return (f"is {size:,} bytes, over the {MAX_DESCRIPTION_BYTES // 1024} KB "
+            f"({MAX_DESCRIPTION_BYTES:,} bytes) cap on descriptions")
 
 
 def _char_name(c: str) -> str:

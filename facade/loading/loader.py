@@ -1,7 +1,8 @@
 """Load time: curation.yaml + the OpenAPI document → a validated, frozen `Facade`.
 
 Every problem found is collected and raised once, as one `CurationError`, so a curator
-fixes everything in one pass. Only curated operations are resolved. A single-API curation
+fixes everything in one pass: when the curation's shape is wrong, what has the right shape
+is still checked against the spec (`facade.loading.salvage`). Only curated operations are resolved. A single-API curation
 is loaded by `facade.loading.single`; one with `apis:` by `facade.loading.multi`, which runs the
 single-API loader once per API and merges the results.
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 from facade.errors import CurationError, LoadError, Problem
 from facade.loading.curation import MultiCuration, ServerInfo, parse_any_curation
 from facade.loading.multi import ScopedDocument, compile_multi
-from facade.loading.single import Compiled, SingleLoader, expand_env
+from facade.loading.salvage import cross_check
+from facade.loading.environ import expand_env
+from facade.loading.single import Compiled, SingleLoader
 from facade.loading.spec import OpenAPIDocument
 from facade.loading.yamlsource import read_yaml
 from facade.tools import Facade
@@ -44,11 +47,18 @@ def compile_facade(config: str | Path = DEFAULT_CONFIG, *,
                    ) -> tuple[Facade, Compiled]:
     """`load`, also returning the spec-derived part, with the spec files it read."""
     doc = read_yaml(config)
-    curation = parse_any_curation(doc)
+    environ = environ or dict(os.environ)
+    try:
+        curation = parse_any_curation(doc)
+    except CurationError as exc:
+        # Shape problems first found; what has the right shape is still checked against
+        # the spec, so that a typo in one tool does not hide the problems of the others.
+        shape = list(exc.problems)
+        raise CurationError(exc.file, [*shape, *cross_check(doc, shape, Path(config),
+                                                             environ)]) from None
     if isinstance(curation, MultiCuration):
-        return compile_multi(doc, curation, Path(config), environ or dict(os.environ),
-                             compiled)
-    loader = SingleLoader(doc, curation, Path(config), environ or dict(os.environ))
+        return compile_multi(doc, curation, Path(config), environ, compiled)
+    loader = SingleLoader(doc, curation, Path(config), environ)
     facade = loader.run(compiled)
     assert loader.compiled is not None  # run() raised otherwise
     return facade, loader.compiled

@@ -17,7 +17,8 @@ from facade.errors import CurationError, PathPart, Problem
 from facade.loading.curation import TOOL_NAME_PATTERN, MultiCuration, ServerInfo
 from facade.loading.extras import build_prompts
 from facade.loading.server_section import serve_settings
-from facade.loading.single import Compiled, EnvExpander, SingleLoader
+from facade.loading.environ import EnvExpander
+from facade.loading.single import Compiled, SingleLoader
 from facade.loading.spec import locate_spec
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import BackendSettings, Facade, ResourceDefinition, ToolDefinition

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from facade.errors import Problem, did_you_mean
+from facade.errors import Problem
 from facade.loading.curation import ToolCuration, section_of
 from facade.loading.fitting import budget_note, fit_schema, json_size
+from facade.loading.response_paths import check_conflicts, check_response_paths
 from facade.loading.schemas import MAX_TOOL_BYTES, OverBudget, SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Response
 from facade.loading.tolerance import (
@@ -25,7 +26,7 @@ from facade.loading.tolerance import (
     wrapped_schema,
 )
 from facade.loading.yamlsource import YAMLDocument
-from facade.shaping import Shaper, parse_path, schema_has_path
+from facade.shaping import Shaper, parse_path
 
 __all__ = ["OutputSchemas", "Outputs"]
 
@@ -62,6 +63,7 @@ class OutputSchemas:
                         (section_of(tool), name, "response", key, i), str(exc),
                         hint="dotted names, with [] after an array: items[].id"))
                     return Outputs(None, None, True, shaper)
+        check_conflicts(self.doc, name, tool, self.redact, self.problems)
         shaper = Shaper.build(rc.include, [*self.redact, *rc.redact], rc.max_items)
         media = (response.media_type or "").split(";")[0].lower() if response else ""
         if response is not None and media and not (media == "application/json"
@@ -81,7 +83,7 @@ class OutputSchemas:
         if rc.include:
             # What is kept may lie deep: convert it all, keep the included part, then fit.
             whole = attempt(None, None)
-            self._check_response_paths(tool, name, whole.raw)
+            check_response_paths(self.doc, name, tool, whole.raw, self.problems)
             fitted = fit_schema(whole.schema, budget)
             if fitted.depth is not None:
                 self._collapsed(tool, name, f"is {fitted.size:,} bytes", fitted.depth)
@@ -90,7 +92,7 @@ class OutputSchemas:
         if depth is not None:
             self._collapsed(tool, name, f"is over {budget // 1024} KB", depth)
         # Paths into what was collapsed cannot be checked here; they are still redacted.
-        self._check_response_paths(tool, name, chosen.raw)
+        check_response_paths(self.doc, name, tool, chosen.raw, self.problems)
         return Outputs(chosen.schema, documented_schema(chosen.shaped), chosen.wrap, shaper)
 
     def _collapsed(self, tool: ToolCuration, name: str, size: str, depth: int) -> None:
@@ -99,25 +101,6 @@ class OutputSchemas:
             f"deeper than {depth} level(s) is collapsed to keep the tool under "
             f"{MAX_TOOL_BYTES // 1024} KB", severity="warning",
             hint="keep the fields agents need with response.include"))
-
-    def _check_response_paths(self, tool: ToolCuration, name: str, schema: dict[str, Any]
-                              ) -> None:
-        rc = tool.response
-        self._check_paths(tool, name, rc.include or [], "include", schema)
-        self._check_paths(tool, name, [e for e in rc.redact if "." in e or "[]" in e],
-                          "redact", schema)
-
-    def _check_paths(self, tool: ToolCuration, name: str, paths: list[str], key: str,
-                     schema: dict[str, Any]) -> None:
-        defs = schema.get("$defs", {})
-        for i, entry in enumerate(paths):
-            if schema_has_path(schema, parse_path(entry), defs) is False:
-                top = _top_level_names(schema, defs)
-                self.problems.append(self.doc.problem(
-                    (section_of(tool), name, "response", key, i),
-                    f"{entry!r} is not in the response schema",
-                    hint=did_you_mean(entry, top) or (f"top-level fields: {', '.join(top)}"
-                                                      if top else None)))
 
 
 class _Attempt(NamedTuple):
@@ -168,16 +151,3 @@ def _wrapped(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if is_object(schema, schema.get("$defs") or {}):
         return published_schema(schema), False
     return wrapped_schema(schema), True
-
-
-def _top_level_names(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:
-    while isinstance(schema, dict):
-        if isinstance(schema.get("properties"), dict):
-            return sorted(schema["properties"])
-        if isinstance(schema.get("items"), dict):
-            schema = schema["items"]
-        elif isinstance(schema.get("$ref"), str):
-            schema = defs.get(schema["$ref"].removeprefix("#/$defs/"), {})
-        else:
-            return []
-    return []

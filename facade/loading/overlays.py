@@ -80,8 +80,10 @@ def read_overlays(doc: YAMLDocument, names: Sequence[str], config: Path
         display = str(path) if Path(name).is_absolute() else os.path.relpath(path)
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "not found"
-            problems.append(doc.problem(("overlays", i), f"overlay file {name!r} {what}",
-                                        hint="`overlays` are relative to the curation file"))
+            problems.append(doc.problem(
+                ("overlays", i), f"overlay file {name!r} {what}",
+                hint=None if Path(name).is_absolute() else "`overlays` are relative to the "
+                "curation file" + (f": facade looked for {display}" if display != name else "")))
             continue
         try:
             overlays.append(read_overlay(path, display))

@@ -9,8 +9,6 @@ collected, never raised one by one. Multi-API curations run one `SingleLoader` p
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,12 @@ from urllib.parse import urlsplit
 
 from facade.errors import CurationError, PathPart, Problem, SpecError
 from facade.loading.curation import Curation, ToolCuration, section_of
+from facade.loading.environ import EnvExpander, expand_env
 from facade.loading.extras import build_prompts, check_resource
 from facade.loading.fitting import json_size
 from facade.loading.flatten import flatten, is_forbidden_header, path_variables
 from facade.loading.identity import auth_names, caller_problems, identity_headers, token_exchange
-from facade.loading.lint import TextFindings, clean_schema, clean_text
+from facade.loading.lint import TextFindings, clean_schema, clean_text, oversized
 from facade.loading.outputs import OutputSchemas
 from facade.loading.overlays import read_overlays
 from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
@@ -31,53 +30,21 @@ from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec, locate
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import (
     READ_ONLY_METHODS,
+    Argument,
     BackendSettings,
     Facade,
     HTTPBinding,
     ResourceDefinition,
     ToolDefinition,
+    agent_path,
     annotations_for,
 )
 
-__all__ = ["Compiled", "EnvExpander", "SingleLoader", "expand_env"]
+__all__ = ["Compiled", "SingleLoader"]
 
 # Inbound headers that carry the caller's credentials: never forwarded to the backend.
 _CREDENTIAL_HEADERS = frozenset({"x-api-key", "api-key", "x-auth-token", "x-access-token",
                                  "x-csrf-token", "set-cookie", "mcp-session-id"})
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(text: str, environ: dict[str, str] | os._Environ[str]) -> tuple[str, list[str]]:
-    """Expand `${VAR}` and `${VAR:-default}`; also return the names that had no value."""
-    missing: list[str] = []
-
-    def sub(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = environ.get(name)
-        if value:
-            return value
-        if default is not None:
-            return default
-        missing.append(name)
-        return ""
-
-    return _VAR.sub(sub, text), missing
-
-
-class EnvExpander:
-    """Expands `${VAR}` in a curation value, reporting each unset variable where it stands."""
-
-    def __init__(self, doc: YAMLDocument, environ: dict[str, str],
-                 problems: list[Problem]) -> None:
-        self.doc, self.environ, self.problems = doc, environ, problems
-
-    def __call__(self, text: str, at: tuple[PathPart, ...]) -> str:
-        value, missing = expand_env(text, self.environ)
-        for name in missing:
-            self.problems.append(self.doc.problem(
-                at, f"environment variable {name!r} is not set",
-                hint=f"export {name}=… or write ${{{name}:-default}}"))
-        return value
 
 
 @dataclass(frozen=True)
@@ -247,7 +214,8 @@ class SingleLoader:
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
-                hint="`spec` is relative to the curation file", code="spec/not-found"))
+                hint=_relative_hint("spec", self.curation.spec, display),
+                code="spec/not-found"))
             return None
         if problems:
             return None
@@ -280,7 +248,8 @@ class SingleLoader:
         if found is None:
             self.problems.append(self.doc.problem(
                 at, f"unknown operation {tool.operation!r} in {spec.display}",
-                hint=_unknown_hint(spec, tool.operation), code="operation/unknown"))
+                hint=_unknown_hint(spec, tool.operation, self.curation.read_only),
+                code="operation/unknown"))
             return None
         if self.curation.read_only and found.method not in READ_ONLY_METHODS:
             self.problems.append(self.doc.problem(
@@ -323,12 +292,13 @@ class SingleLoader:
         budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
         outputs = self.outputs.build(spec, name, tool, op.response, budget)
         self.problems += tool_problems(self.doc, name, tool, flat.properties)
+        described = _description(tool, op.summary, op.description, ref, flat.arguments)
+        self._cap_description(name, tool, described)
         if len(self.problems) > before:
             return None
         response = op.response
         description, title, input_schema, output = self._clean_text(
-            name, tool, _description(tool, op.summary, op.description, ref), tool.title,
-            input_schema, outputs.published)
+            name, tool, described, tool.title, input_schema, outputs.published)
         return ToolDefinition(
             name=name,
             title=title,
@@ -352,6 +322,21 @@ class SingleLoader:
             documented_schema=outputs.documented,
             validate=tool.response.validate_ or self.curation.response.validate_,
         )
+
+    def _cap_description(self, name: str, tool: ToolCuration, description: str) -> None:
+        too_long = oversized(description)
+        if too_long is None:
+            return
+        if tool.description is not None:
+            self.problems.append(self.doc.problem(
+                (section_of(tool), name, "description"), f"the description {too_long}",
+                hint="every description is sent with every tools/list: keep what the model "
+                "needs to choose the tool"))
+        else:
+            self.problems.append(self.doc.problem(
+                (section_of(tool), name, "operation"), "the description the spec gives "
+                f"(its summary and description) {too_long}",
+                hint="write a shorter `description` for the tool"))
 
     def _clean_text(self, name: str, tool: ToolCuration, description: str,
                     title: str | None, input_schema: dict[str, Any],
@@ -379,18 +364,33 @@ class SingleLoader:
         return description, title, input_schema, output
 
 
-def _unknown_hint(spec: OpenAPIDocument, key: str) -> str:
+def _relative_hint(key: str, written: str, display: str) -> str | None:
+    """Where a relative path of the curation was looked for; nothing for an absolute one."""
+    if Path(written).is_absolute():
+        return None
+    looked = f": facade looked for {display}" if display != written else ""
+    return f"`{key}` is relative to the curation file{looked}"
+
+
+def _unknown_hint(spec: OpenAPIDocument, key: str, read_only: bool) -> str:
     if not spec.by_label:
         # Webhook-only documents and schema fixtures: no list of operations would help.
         return "the document defines no operations under `paths`"
-    return spec.suggest(key) or "use an operationId or 'METHOD /path'; `facade init` lists them"
+    reads = spec.suggest(key, READ_ONLY_METHODS) if read_only else None
+    writes = spec.suggest(key) if read_only and reads is None else None
+    if writes is not None:  # a read-only curation is offered writes only when no read is close
+        return writes.replace("did you mean", "the closest operations are not read-only:"
+                              ).removesuffix("?") + "; a read-only façade serves only GET and " \
+            "HEAD"
+    return reads or spec.suggest(key) or \
+        "use an operationId or 'METHOD /path'; `facade init` lists them"
 
 
 def _description(tool: ToolCuration, summary: str | None, description: str | None,
-                 ref: OperationRef) -> str:
+                 ref: OperationRef, arguments: list[Argument]) -> str:
     if tool.description:
         return tool.description.strip()
     parts = [p.strip() for p in (summary, description) if isinstance(p, str) and p.strip()]
     if len(parts) == 2 and parts[1].startswith(parts[0]):
         parts = parts[1:]
-    return "\n\n".join(parts) or f"{ref.label}"
+    return "\n\n".join(parts) or f"{ref.method} {agent_path(ref.path, arguments)}"

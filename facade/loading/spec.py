@@ -9,7 +9,7 @@ pure-Python pre-check cannot vouch for) only when a tool asks for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,13 +207,15 @@ class OpenAPIDocument:
             return None
         return refs[0] if len(refs) == 1 else refs
 
-    def suggest(self, key: str) -> str | None:
+    def suggest(self, key: str, methods: Collection[str] | None = None) -> str | None:
+        """"did you mean …" for an unknown operation, among those with one of `methods`."""
         label = _label(key)
-        if label is not None:
-            return did_you_mean(label, self.by_label)
-        if self._unresolved:
+        if label is None and self._unresolved:
             self._resolve_ids()
-        return did_you_mean(key, self.by_id)
+        refs = self.by_label if label is not None else \
+            {op_id: refs[0] for op_id, refs in self.by_id.items()}
+        return did_you_mean(label or key, [name for name, ref in refs.items()
+                                           if methods is None or ref.method in methods])
 
     def operation(self, ref: OperationRef) -> Operation:
         """Resolve one operation; raise `SpecError` (with its JSON pointer) when malformed."""

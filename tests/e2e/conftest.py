@@ -116,9 +116,9 @@ def check_item(structured: dict[str, Any] | None, sku: str = "SKU-1042") -> None
         assert redacted not in structured["supplier"]
 
 
-NOT_FOUND_ITEM = ("The backend answered 404 Not Found for GET /items/{itemId} (tool get_item): "
+NOT_FOUND_ITEM = ("The backend answered 404 Not Found for GET /items/{sku} (tool get_item): "
                   "nothing found; check the identifier.")
-NOT_FOUND_CATEGORY = ("The backend answered 404 Not Found for GET /categories/{categoryId} "
+NOT_FOUND_CATEGORY = ("The backend answered 404 Not Found for GET /categories/{category_id} "
                       "(tool get_category): nothing found; check the identifier.")
 BAD_SKU = "Invalid arguments for get_item: sku: '../etc' does not match '^SKU-[0-9]{1,8}$'"
 
