@@ -116,7 +116,7 @@ def test_json_lists_every_problem_with_its_place(folder: Callable[[str], Path]) 
         {"file": "curation.yaml", "line": 7, "col": 16, "severity": "error",
          "rule": "operation/unknown", "path": "tools.get_item.operation",
          "message": "unknown operation 'getItm' in specs/inventory.yaml",
-         "hint": "did you mean 'getItem' or 'getItemStock' or 'deleteItem'?"},
+         "hint": "did you mean 'getItem' or 'getItemStock'?"},
         {"file": "curation.yaml", "line": 11, "col": 7, "severity": "error",
          "rule": "curation/tools.*.params.*", "path": "tools.list_items.params.itemID",
          "message": "unknown parameter 'itemID'",
@@ -159,7 +159,7 @@ def test_sarif_annotates_the_yaml_lines(folder: Callable[[str], Path]) -> None:
     assert all(rule["shortDescription"]["text"] for rule in driver["rules"])
     assert run_["results"][0]["message"]["text"] == (
         "tools.get_item.operation: unknown operation 'getItm' in specs/inventory.yaml (did "
-        "you mean 'getItem' or 'getItemStock' or 'deleteItem'?)")
+        "you mean 'getItem' or 'getItemStock'?)")
     location = run_["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert location["uriBaseId"] == "%SRCROOT%"
     assert run_["originalUriBaseIds"]["%SRCROOT%"]["uri"] == Path.cwd().as_uri() + "/"
@@ -235,7 +235,8 @@ def test_output_needs_a_document_format(folder: Callable[[str], Path]) -> None:
     (lambda d: (d / "specs" / "inventory.yaml").write_text("openapi: [3.1\n"), "spec/syntax",
      ("specs/inventory.yaml", 2, 1)),
     (lambda d: (d / "curation.yaml").write_text(
-        "version: 1\nspec: specs/inventory.yaml\nbackend: {base_url: x}\ntools:\n"
+        "version: 1\nspec: specs/inventory.yaml\n"
+        "backend: {base_url: 'http://127.0.0.1:8080'}\ntools:\n"
         "  get_item: {operation: getItem, descripton: x}\n"),
      "shape/unknown-key", ("curation.yaml", 5, 34)),
 ], ids=["yaml-syntax", "no-curation", "no-spec", "spec-syntax", "unknown-key"])
