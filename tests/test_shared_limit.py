@@ -307,3 +307,18 @@ def test_observers_for_builds_the_shared_limiter_and_metrics_see_it(
     assert limiter.key("ops") == "x:y:ops"
     assert "facade_rate_limit_store_up 1.0" in metrics.render().decode()
     assert "facade_rate_limit_store_up" not in Metrics().render().decode()
+
+
+def test_serve_without_the_redis_extra_says_how_to_get_it(
+        write_curation: Write, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "redis" else real(name, *a))
+    path = write_curation(HEAD + "server: {rate_limit: {per_minute: 6, "
+                          "store: 'redis://127.0.0.1:9/0'}}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)], env={})
+    assert result.exit_code == 1
+    assert result.output == (f"{path}: server.rate_limit.store needs the Redis client, which "
+                             "is not installed: pip install 'facade-mcp[redis]'\n")
