@@ -223,6 +223,20 @@ async def test_tokens_come_back_at_the_rate(store: RedisServer, inspect: redis.R
         await shared.aclose()
 
 
+async def test_a_rate_finer_than_the_clock_still_stores_a_valid_expiry(
+        store: RedisServer, inspect: redis.Redis) -> None:
+    """At a billion calls a minute a token is 0.06 µs, below the resolution of a µs
+    timestamp as a double: the key must still get an expiry Redis accepts (at least 1 ms),
+    not fall back on a store error."""
+    reports = Reports()
+    shared = limiter_for(store.url, per_minute=1e9, burst=10**9, report=reports)
+    try:
+        assert await outcomes(shared, 5) == ["ok"] * 5
+    finally:
+        await shared.aclose()
+    assert reports.events == []  # before the fix: "error" (SET … PX 0), and a fallback
+
+
 async def test_a_store_that_cannot_be_reached_falls_back_open_and_recovers(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     server = RedisServer(tmp_path)  # its port is free: nothing listens yet

@@ -60,7 +60,8 @@ if tat < now then tat = now end
 local wait = tat - now - (burst - 1) * interval
 if wait > 0 then return math.ceil(wait) end
 tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.ceil((tat - now) / 1000))
+local ttl = math.max(1, math.ceil((tat - now) / 1000))  -- ms, as an integer for PX
+redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', string.format('%d', ttl))
 return 0
 """
 
