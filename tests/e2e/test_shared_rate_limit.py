@@ -25,7 +25,9 @@ from redis_store import RedisServer
 
 from .conftest import ROOT, child_env, free_port, stop, wait_for_port
 
-pytestmark = pytest.mark.integration
+# Bounded, but above the default 60 s: the first test also starts Redis and three replicas,
+# one after the other, and a busy machine slows each start-up.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 PASSWORD = "redis-password-0123456789"
 TOKENS = {"agent": "agent-token-0123456789abcdef", "steady": "steady-token-0123456789abcdef",
@@ -115,8 +117,9 @@ def cluster(backend_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                      "--transport", "http", "--port", str(port)], env=env, cwd=workdir,
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT),
                     port, log)
-        for proc, port, log in started.values():
-            wait_for_port(proc, port, log)
+            # One at a time: three start-ups at once on a busy machine can outlast the
+            # start-up timeout of each.
+            wait_for_port(*started[name])
         yield Cluster(store, {name: Replica(f"http://127.0.0.1:{port}", proc, log)
                               for name, (proc, port, log) in started.items()})
     finally:
