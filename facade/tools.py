@@ -12,19 +12,33 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from facade.errors import Problem
 from facade.shaping import Shaper
 
 __all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding",
-           "JWTSettings", "PromptDefinition", "RateLimit", "ResourceDefinition",
-           "ServeLimits", "ServeSettings", "StaticToken", "TokenExchangeSettings",
-           "ToolDefinition",
-           "agent_path", "annotations_for", "tool_name_for", "unique_tool_name"]
+           "JWTSettings", "PromptDefinition", "RateLimit", "RateLimitStore",
+           "ResourceDefinition", "ServeLimits", "ServeSettings", "StaticToken",
+           "TokenExchangeSettings", "ToolDefinition",
+           "agent_path", "annotations_for", "masked_url", "tool_name_for", "unique_tool_name"]
 
 Location = Literal["path", "query", "header", "cookie", "body", "body_whole"]
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 DEFAULT_MAX_ARGUMENT_BYTES = 64 * 1024
+
+
+def masked_url(url: str) -> str:
+    """`url` with the password of its user info replaced by `***`, for display."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # a malformed netloc: show none of it
+        return "<a URL that does not parse>"
+    if not password:
+        return url
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def tool_name_for(operation_id: str | None, method: str, path: str) -> str:
@@ -246,11 +260,27 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class RateLimitStore:
+    """The Redis that holds the buckets when replicas share one limit."""
+
+    url: str = field(repr=False)  # redis:// or rediss://; may hold a password
+    key_prefix: str | None = None  # None: `facade:rl:<server name>`
+    timeout: float = 0.25  # seconds one check may take; then `on_error` applies
+    on_error: Literal["open", "closed"] = "open"  # open: this replica's own limit
+
+    @property
+    def shown(self) -> str:
+        """The URL for log lines and messages: any password masked."""
+        return masked_url(self.url)
+
+
+@dataclass(frozen=True)
 class RateLimit:
-    """A token bucket per principal."""
+    """A token bucket per principal: in this process, or in a shared `store`."""
 
     per_minute: float
     burst: int
+    store: RateLimitStore | None = None
 
 
 @dataclass(frozen=True)

@@ -240,13 +240,13 @@ def test_token_bucket_per_principal() -> None:
     assert [limiter.take("a") for _ in range(4)][-1] is not None  # never more than `burst`
 
 
-def test_rate_limit_refusal_is_a_clear_tool_error() -> None:
+async def test_rate_limit_refusal_is_a_clear_tool_error() -> None:
     limiter = RateLimiter(per_minute=2, burst=1, clock=Clock())
-    limiter.call_started(CallRecord(tool="t", principal="ops"))
+    await limiter.admit(CallRecord(tool="t", principal="ops"))
     with pytest.raises(ToolError, match=r"^Rate limit exceeded: at most 2 tool calls per "
                        r"minute \(bursts of 1\) per client; retry in 30 s$"):
-        limiter.call_started(CallRecord(tool="t", principal="ops"))
-    limiter.call_started(CallRecord(tool="t"))  # no principal: "anonymous" has its own bucket
+        await limiter.admit(CallRecord(tool="t", principal="ops"))
+    await limiter.admit(CallRecord(tool="t"))  # no principal: "anonymous" has its own bucket
 
 
 def test_rate_limiter_memory_is_bounded() -> None:

@@ -60,9 +60,13 @@ def open_call(record: CallRecord) -> Iterator[CallRecord]:
 class Observer:
     """Hooks the call path reports to. The base class ignores everything."""
 
-    def call_started(self, record: CallRecord) -> None:
+    async def admit(self, record: CallRecord) -> None:
         """A tool call arrived (its arguments not yet checked: a call refused for bad
-        arguments still counts toward a rate limit). May refuse it with a `ToolError`."""
+        arguments still counts toward a rate limit). May refuse it with a `ToolError`; may
+        wait for I/O (a rate limit shared through Redis)."""
+
+    def call_started(self, record: CallRecord) -> None:
+        """A tool call was admitted and starts. May refuse it with a `ToolError`."""
 
     def call_finished(self, record: CallRecord) -> None:
         """A tool call ended, in any way; `record.outcome` says how."""
@@ -86,3 +90,13 @@ class Observer:
 
     def facade_changed(self, facade: Facade) -> None:
         """`serve --watch` swapped in a new version of the curation."""
+
+    def rate_limit_store_changed(self, up: bool) -> None:
+        """The shared rate limit's store became reachable (`up`) or unreachable."""
+
+    def rate_limit_store_failed(self, reason: str) -> None:
+        """One check of the shared rate limit's store failed: "timeout", "connection" or
+        "error"."""
+
+    async def aclose(self) -> None:
+        """The server is stopping: release connections the observer holds."""

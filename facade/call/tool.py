@@ -113,6 +113,7 @@ class CuratedTool(Tool):
             raise ToolError(f"Tool {self.name} is not available to this caller: its token "
                             "does not meet the tool's claim conditions")
         try:  # first: a refused call counts toward the rate limit, valid or not
+            await self._observer.admit(record)
             self._observer.call_started(record)
         except ToolError:
             record.outcome = "rejected"

@@ -239,8 +239,13 @@ def serve(config: Path, transport: str, host: str, port: int,
     facade = load_facade(config)
     if transport == "stdio":
         from facade.serve.observe import observers_for
+        from facade.serve.shared_limit import RedisMissing
 
-        server_for(facade, observers_for(facade), watch=config if watch else None).run(
+        try:
+            observer = observers_for(facade)
+        except RedisMissing as exc:
+            fail(f"{facade.config_file}: {exc}")
+        server_for(facade, observer, watch=config if watch else None).run(
             transport="stdio", show_banner=False)
         return
     from facade.serve.http import ServeError, serve_http

@@ -81,6 +81,24 @@ class RateLimitCuration(StrictModel):
 
     per_minute: float = Field(gt=0, description="Sustained tool calls per minute.")
     burst: int = Field(10, ge=1, description="Calls allowed in a burst (the bucket size).")
+    store: str | None = Field(
+        None, description="A Redis every replica shares, `redis://host:port/db` or "
+        "`rediss://…` (`${VAR}` expanded; empty: none): the limit then holds across "
+        "replicas. Without it each replica limits on its own, in memory."
+    )
+    key_prefix: str | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[^\s]+$",
+        description="What the store's keys start with (`<prefix>:<principal>`); default "
+        "`facade:rl:<server name>`."
+    )
+    on_store_error: Literal["open", "closed"] = Field(
+        "open", description="When the store cannot be reached: `open` limits with this "
+        "replica's own bucket, `closed` refuses tool calls until it is back."
+    )
+    store_timeout: float = Field(
+        0.25, gt=0, le=5, description="Seconds one check of the store may take (connecting "
+        "included) before `on_store_error` applies."
+    )
 
 
 class ServerLimits(StrictModel):

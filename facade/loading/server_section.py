@@ -17,15 +17,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from facade.errors import PathPart, Problem, did_you_mean
-from facade.loading.curation import ServerInfo, ToolCuration, section_of
+from facade.loading.curation import RateLimitCuration, ServerInfo, ToolCuration, section_of
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import (
     AuthSettings,
     JWTSettings,
     RateLimit,
+    RateLimitStore,
     ServeLimits,
     ServeSettings,
     StaticToken,
+    masked_url,
 )
 
 __all__ = ["serve_settings", "tool_problems"]
@@ -51,10 +53,48 @@ def serve_settings(info: ServerInfo, expand: Expand, problems: list[Problem],
     return ServeSettings(
         auth=_auth(info, expand, problems, doc) if info.auth else None,
         allowed_hosts=hosts, allowed_origins=origins,
-        rate_limit=RateLimit(limit.per_minute, limit.burst) if limit else None,
+        rate_limit=_rate_limit(limit, expand, problems, doc) if limit else None,
         shutdown_grace=info.shutdown_grace,
         limits=ServeLimits(**info.limits.model_dump()),
     )
+
+
+def _rate_limit(limit: RateLimitCuration, expand: Expand, problems: list[Problem],
+                doc: YAMLDocument) -> RateLimit:
+    """The rate limit; with a `store`, where its buckets live (an empty URL once expanded,
+    e.g. `${RATE_LIMIT_STORE:-}`, means none: each replica limits on its own)."""
+    store = None
+    at: tuple[PathPart, ...] = ("server", "rate_limit", "store")
+    url = expand(limit.store, at) if limit.store else ""
+    if url:
+        why = _store_url_problem(url)
+        if why:
+            problems.append(doc.problem(at, f"{masked_url(url)!r} {why}", hint=(
+                "e.g. redis://redis.example.internal:6379/0, or rediss:// for TLS; a "
+                "password goes in the user info: redis://:${REDIS_PASSWORD}@host:6379/0")))
+        store = RateLimitStore(url, limit.key_prefix, limit.store_timeout,
+                               limit.on_store_error)
+    return RateLimit(limit.per_minute, limit.burst, store)
+
+
+def _store_url_problem(url: str) -> str | None:
+    """Why `url` is not a Redis URL facade can use; None when it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a URL with a valid host and port"
+    if parts.scheme not in ("redis", "rediss"):
+        return "is not a redis:// or rediss:// URL"
+    if not parts.hostname:
+        return "has no host"
+    if port == 0:
+        return "has port 0"
+    if parts.query or parts.fragment:
+        return "has a query string or fragment: facade sets the connection options itself"
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "names a database that is not a number (redis://host:6379/0)"
+    return None
 
 
 def _auth(info: ServerInfo, expand: Expand, problems: list[Problem], doc: YAMLDocument

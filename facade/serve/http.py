@@ -42,6 +42,7 @@ from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.metrics import CONTENT_TYPE, Metrics
 from facade.serve.observe import observers_for
 from facade.serve.server import build_server, build_upstreams
+from facade.serve.shared_limit import RedisMissing
 from facade.tools import Facade, ServeLimits, ServeSettings
 
 __all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "build_http",
@@ -88,14 +89,16 @@ def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | 
     environ = os.environ if environ is None else environ
     settings = facade.serving
     backends = facade.backends.values() or [facade.backend]
-    metrics = Metrics([t.name for t in facade.tools], [b.base_url for b in backends])
-    observer = observers_for(facade, metrics)
+    limit = settings.rate_limit
+    metrics = Metrics([t.name for t in facade.tools], [b.base_url for b in backends],
+                      rate_limit_store=limit is not None and limit.store is not None)
     try:
+        observer = observers_for(facade, metrics)
         upstreams = build_upstreams(facade, environ=environ, observer=observer)
         auth = None
         if settings.auth is not None:
             auth = build_auth(facade, settings.auth, public_url, environ)
-    except (MissingCredentialError, InboundAuthError) as exc:
+    except (MissingCredentialError, InboundAuthError, RedisMissing) as exc:
         raise ServeError(str(exc)) from None
     server = build_server(facade, observer=observer, auth=auth, upstream=upstreams,
                           watch=watch)

@@ -15,6 +15,8 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
     facade_requests_shed_total                       HTTP requests answered 503 (overload)
     facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
+    facade_rate_limit_store_up                       1 | 0, with `server.rate_limit.store`
+    facade_rate_limit_store_errors_total{reason}     timeout | connection | error
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = ["CONTENT_TYPE", "Metrics"]
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BREAKER_STATES = ["closed", "half_open", "open"]
+STORE_ERRORS = ("timeout", "connection", "error")
 # The `_created` series double the output and nothing alerts on them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -47,9 +50,11 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 class Metrics(Observer):
     """Counters, histograms and gauges for every call and backend attempt."""
 
-    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = ()) -> None:
+    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = (), *,
+                 rate_limit_store: bool = False) -> None:
         """`tools` and `backends` (base URLs, one breaker each) get series from the start,
-        so rates and alerts see zeros."""
+        so rates and alerts see zeros; so does the shared rate limit's store, if there is
+        one (`rate_limit_store`)."""
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.calls = Counter("facade_tool_calls", "Tool calls by tool and outcome.",
                              ["tool", "outcome"], registry=r)
@@ -79,6 +84,18 @@ class Metrics(Observer):
                                      "server.limits.max_in_flight under way.", registry=r)
         self.exchanges = Counter("facade_token_exchanges", "Token exchanges (RFC 8693) by "
                                  "backend and outcome.", ["backend", "outcome"], registry=r)
+        self.store_up: Gauge | None = None
+        self.store_errors: Counter | None = None
+        if rate_limit_store:
+            self.store_up = Gauge("facade_rate_limit_store_up", "1 while the rate limit store "
+                                  "shared by the replicas answers (or was not asked yet), 0 "
+                                  "while it does not.", registry=r)
+            self.store_up.set(1)
+            self.store_errors = Counter("facade_rate_limit_store_errors", "Checks of the rate "
+                                        "limit store that failed, by reason.", ["reason"],
+                                        registry=r)
+            for reason in STORE_ERRORS:
+                self.store_errors.labels(reason)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
@@ -120,6 +137,14 @@ class Metrics(Observer):
 
     def token_exchange(self, backend: str, outcome: str) -> None:
         self.exchanges.labels(backend, outcome).inc()
+
+    def rate_limit_store_changed(self, up: bool) -> None:
+        if self.store_up is not None:
+            self.store_up.set(1 if up else 0)
+
+    def rate_limit_store_failed(self, reason: str) -> None:
+        if self.store_errors is not None and reason in STORE_ERRORS:
+            self.store_errors.labels(reason).inc()
 
     @property
     def calls_in_flight(self) -> int:

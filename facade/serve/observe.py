@@ -1,10 +1,13 @@
-"""Call time: the audit log and the per-principal rate limit, as `Observer`s.
+"""Call time: the audit log, and the chain of `Observer`s `facade serve` hands the server.
 
 `Observers` fans one event out to several observers, so `facade serve` can hand the server a
-single observer made of the audit log, the rate limiter and the metrics (`facade.serve.metrics`).
+single observer made of the rate limiter, the metrics (`facade.serve.metrics`) and the audit
+log.
 
-    RateLimiter.call_started  → may refuse the call with a `ToolError` (outcome "rejected")
-    AuditLog.call_finished    → one JSON line per call on stderr
+    RateLimiter.admit           → may refuse the call with a `ToolError` (outcome "rejected"):
+                                  in memory (`facade.serve.ratelimit`), or shared by the
+                                  replicas through Redis (`facade.serve.shared_limit`)
+    AuditLog.call_finished      → one JSON line per call on stderr
 """
 
 from __future__ import annotations
@@ -12,31 +15,32 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TextIO
 
-from fastmcp.exceptions import ToolError
-
 from facade.call.events import CallRecord, Observer
 from facade.call.scrub import scrub
 from facade.deviations import Deviation
+from facade.serve.ratelimit import ANONYMOUS, RateLimiter
+from facade.serve.shared_limit import SharedRateLimiter
 from facade.tools import Facade
 
 __all__ = ["ANONYMOUS", "AuditLog", "Observers", "RateLimiter", "observers_for"]
 
 logger = logging.getLogger("facade.observe")
-ANONYMOUS = "anonymous"  # the principal of calls without an access token (stdio, no auth)
 
 
 class Observers(Observer):
-    """Several observers as one. `call_started` stops at the first refusal; the other hooks
-    reach every observer, and one that fails is logged without failing the call."""
+    """Several observers as one. `admit` and `call_started` stop at the first refusal; the
+    other hooks reach every observer, and one that fails is logged without failing the call."""
 
     def __init__(self, observers: Iterable[Observer]) -> None:
         self.observers = tuple(observers)
+
+    async def admit(self, record: CallRecord) -> None:
+        for observer in self.observers:
+            await observer.admit(record)
 
     def call_started(self, record: CallRecord) -> None:
         for observer in self.observers:
@@ -62,6 +66,19 @@ class Observers(Observer):
 
     def facade_changed(self, facade: Facade) -> None:
         self._each(lambda o: o.facade_changed(facade))
+
+    def rate_limit_store_changed(self, up: bool) -> None:
+        self._each(lambda o: o.rate_limit_store_changed(up))
+
+    def rate_limit_store_failed(self, reason: str) -> None:
+        self._each(lambda o: o.rate_limit_store_failed(reason))
+
+    async def aclose(self) -> None:
+        for observer in self.observers:
+            try:
+                await observer.aclose()
+            except Exception:  # closing one must not keep the others open
+                logger.exception("observer %s failed to close", type(observer).__name__)
 
     def _each(self, event: Callable[[Observer], None]) -> None:
         for observer in self.observers:
@@ -108,48 +125,6 @@ class AuditLog(Observer):
         stream.flush()
 
 
-class RateLimiter(Observer):
-    """A token bucket per principal: `burst` calls at once, refilled at `per_minute`.
-
-    Buckets of principals that stopped calling are dropped once full again, and at most
-    `max_principals` are kept (the least recently seen go first), so memory stays bounded.
-    """
-
-    def __init__(self, per_minute: float, burst: int, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 max_principals: int = 10_000) -> None:
-        self.per_minute, self.burst = per_minute, burst
-        self._rate = per_minute / 60.0
-        self._clock = clock
-        self._max = max_principals
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def call_started(self, record: CallRecord) -> None:
-        wait = self.take(record.principal or ANONYMOUS)
-        if wait is not None:
-            raise ToolError(
-                f"Rate limit exceeded: at most {self.per_minute:g} tool calls per minute "
-                f"(bursts of {self.burst}) per client; retry in {max(1, round(wait))} s")
-
-    def take(self, principal: str) -> float | None:
-        """Spend one token; None when granted, else the seconds until one is available."""
-        now = self._clock()
-        tokens, last = self._buckets.pop(principal, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self._rate)
-        granted = tokens >= 1.0
-        self._buckets[principal] = (tokens - 1.0 if granted else tokens, now)
-        if len(self._buckets) > self._max:
-            self._prune(now)
-        return None if granted else (1.0 - tokens) / self._rate
-
-    def _prune(self, now: float) -> None:
-        for name, (tokens, last) in list(self._buckets.items()):
-            if tokens + (now - last) * self._rate >= self.burst:
-                del self._buckets[name]
-        while len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
-
-
 def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
     return {t.name: frozenset(t.audit_arguments)
             for t in (*facade.tools, *(r.tool for r in facade.resources))}
@@ -157,8 +132,17 @@ def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
 
 def observers_for(facade: Facade, *more: Observer) -> Observers:
     """What `facade serve` observes calls with: the rate limit (if any) first, so a refused
-    call starts nothing else, then `more` (metrics), then the audit log."""
+    call starts nothing else, then `more` (metrics), then the audit log. A rate limit with a
+    `store` reports the store's state to `more`.
+
+    Raises:
+        RedisMissing: the rate limit has a store, and the `redis` extra is not installed.
+    """
     limit = facade.serving.rate_limit
-    chain: list[Observer] = [RateLimiter(limit.per_minute, limit.burst)] if limit else []
+    chain: list[Observer] = []
+    if limit is not None and limit.store is not None:
+        chain.append(SharedRateLimiter(limit, limit.store, facade.name, Observers(more)))
+    elif limit is not None:
+        chain.append(RateLimiter(limit.per_minute, limit.burst))
     audit = AuditLog(audit_args_of(facade))
     return Observers([*chain, *more, audit])

@@ -112,6 +112,7 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
         finally:
             for each in upstreams.values():
                 await each.aclose()
+            await observer.aclose()  # e.g. the shared rate limit's connections
 
     server: FastMCP[Any] = FastMCP(
         name=facade.name,
