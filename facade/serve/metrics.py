@@ -15,6 +15,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
     facade_requests_shed_total                       HTTP requests answered 503 (overload)
     facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
+    facade_build_info, process_*, python_*           facade.serve.runtime_metrics
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prometheus_client import (
 
 from facade.call.events import CallRecord, Observer
 from facade.deviations import Deviation
+from facade.serve.runtime_metrics import add_runtime_metrics
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -79,6 +81,7 @@ class Metrics(Observer):
                                      "server.limits.max_in_flight under way.", registry=r)
         self.exchanges = Counter("facade_token_exchanges", "Token exchanges (RFC 8693) by "
                                  "backend and outcome.", ["backend", "outcome"], registry=r)
+        add_runtime_metrics(r)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
