@@ -5,9 +5,11 @@ for it in the standard way: `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOI
 `OTEL_TRACES_EXPORTER` is set, and `OTEL_SDK_DISABLED` is not `true`. Then the SDK's
 `TracerProvider` becomes the process's (fastmcp's SERVER span of each MCP request goes
 there too), with a batching OTLP/HTTP exporter that reads its own `OTEL_EXPORTER_OTLP_*`
-settings; the sampler follows `OTEL_TRACES_SAMPLER`, the resource `OTEL_SERVICE_NAME` and
-`OTEL_RESOURCE_ATTRIBUTES` (`service.name` defaults to `facade`). Without the extra, or
-without those variables, nothing here runs and facade serves exactly as it would untraced.
+settings, behind `facade.serve.span_export.Sanitized` (no span leaves the process with a
+message or an argument value, fastmcp's included). The sampler follows
+`OTEL_TRACES_SAMPLER`, the resource `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
+(`service.name` defaults to `facade`). Without the extra, or without those variables,
+nothing here runs and facade serves exactly as it would untraced.
 
 `InboundTraceContext` makes the W3C `traceparent` of an inbound HTTP request the parent of
 what the request does; fastmcp itself reads only `_meta.traceparent`, which the header
@@ -83,6 +85,8 @@ def start_tracing(environ: Mapping[str, str], say: Callable[[str], None] = _say
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from facade.serve.span_export import Sanitized
     except ImportError:
         say(f"facade: the OTEL_* environment asks for traces, but the otel extra is not "
             f"installed ({EXTRA_HINT}); serving without traces")
@@ -100,7 +104,7 @@ def start_tracing(environ: Mapping[str, str], say: Callable[[str], None] = _say
         attributes["service.name"] = "facade"
     provider = TracerProvider(resource=Resource.create(attributes))
     for exporter, _ in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(Sanitized(exporter)))
     install(provider)
     service = provider.resource.attributes.get("service.name")
     description = " and ".join(where for _, where in exporters)
