@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lib import BIG_SPECS, CORPUS, Options  # noqa: E402
 
 SECTIONS = ("cold", "warm", "memory", "calls", "http", "reliability", "size", "profile",
-            "lambda")
+            "lambda", "tracing")
 
 
 def run_section(name: str, opts: Options) -> None:
@@ -54,6 +54,10 @@ def run_section(name: str, opts: Options) -> None:
         import serverless
 
         serverless.run(opts)
+    elif name == "tracing":
+        import tracing
+
+        tracing.run(opts)
 
 
 def main() -> None:
