@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lib import BIG_SPECS, CORPUS, Options  # noqa: E402
 
 SECTIONS = ("cold", "warm", "memory", "calls", "http", "reliability", "size", "profile",
-            "lambda", "init")
+            "lambda", "init", "tracing")
 
 
 def run_section(name: str, opts: Options) -> None:
@@ -59,6 +59,10 @@ def run_section(name: str, opts: Options) -> None:
         import starter
 
         starter.run(opts)
+    elif name == "tracing":
+        import tracing
+
+        tracing.run(opts)
 
 
 def main() -> None:

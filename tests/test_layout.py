@@ -51,9 +51,11 @@ def test_the_import_contracts_hold() -> None:
 @pytest.mark.parametrize(("module", "line", "contract"), [
     ("call/encoding.py", "import facade.loading.spec", "Call time reads only"),
     ("loading/flatten.py", "import httpx", "Load time and the frozen definitions"),
+    ("tools.py", "import opentelemetry.trace", "Load time and the frozen definitions"),
     ("serve/metrics.py", "import facade.cli", "Nothing imports the entry points"),
     ("loading/refs.py", "import facade.loading.spec", "No import cycles"),
-], ids=["call-imports-loading", "loading-imports-httpx", "serve-imports-cli", "a-cycle"])
+], ids=["call-imports-loading", "loading-imports-httpx", "tools-import-opentelemetry",
+        "serve-imports-cli", "a-cycle"])
 def test_a_violation_breaks_its_contract(tmp_path: Path, module: str, line: str,
                                          contract: str) -> None:
     """Each contract can fail: one forbidden import, added to a copy, breaks it."""

@@ -39,6 +39,7 @@ class CallRecord:
     retries: int = 0
     arguments: dict[str, object] | None = None  # only what the curation lets the audit log see
     deviations: int = 0  # distinct (path, kind) deviations of the answer from its schema
+    trace_id: str | None = None  # 32 hex digits, while the call is traced (facade.call.tracing)
 
     @property
     def elapsed(self) -> float:

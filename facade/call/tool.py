@@ -26,6 +26,7 @@ from facade.call.events import CallRecord, Observer, open_call
 from facade.call.failures import UpstreamError
 from facade.call.identity import meets_claims
 from facade.call.scrub import contains_secret, scrub, scrub_data
+from facade.call.tracing import call_span
 from facade.call.upstream import Upstream
 from facade.deviations import Deviation
 from facade.tools import READ_ONLY_METHODS, ToolDefinition
@@ -82,7 +83,7 @@ class CuratedTool(Tool):
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         record = CallRecord(tool=self.name, principal=_principal())
         observer = self._observer
-        with open_call(record):
+        with open_call(record), call_span(record):
             try:
                 result = await self._call(arguments, record)
             except UpstreamError as exc:

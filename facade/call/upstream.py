@@ -51,6 +51,7 @@ from facade.call.guard import BackendSlots, Progress
 from facade.call.identity import CallerIdentity
 from facade.call.resilience import CircuitBreaker, retry_after_seconds
 from facade.call.scrub import scrub
+from facade.call.tracing import Target, answered, attempt_span
 from facade.shaping import Shaper
 from facade.tools import BackendSettings, ToolDefinition
 from facade.version import __version__
@@ -114,6 +115,7 @@ class Upstream:
         base = urlsplit(backend.base_url + "/")
         self._origin = (base.scheme, base.hostname, base.port)
         self._base_path = base.path
+        self._traced_as = Target.of(base.hostname, base.port, base.path)
         self._redactor = Shaper.build(None, list(backend.redact), None)
         self._prefix = backend.base_url + "/"
         b = backend
@@ -298,8 +300,10 @@ class Upstream:
             started = time.perf_counter()
             try:
                 async with self._slot(tool, deadline, progress):
-                    with map_upstream_errors(tool, self._timeout):
+                    with map_upstream_errors(tool, self._timeout), attempt_span(
+                            tool, attempt, request.headers, self._traced_as) as span:
                         response = await self._attempt(tool, request)
+                        answered(span, response.status)
             except UpstreamError as exc:
                 connect_error = isinstance(exc.__cause__, (httpx.ConnectError,
                                                            httpx.ConnectTimeout))

@@ -236,22 +236,30 @@ def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], targ
 def serve(config: Path, transport: str, host: str, port: int,
           allow_unauthenticated: bool, watch: bool) -> None:
     """Serve the curated tools over stdio or streamable HTTP (at /mcp)."""
+    from facade.serve.tracing import start_tracing
+
     facade = load_facade(config)
-    if transport == "stdio":
-        from facade.serve.observe import observers_for
-        from facade.serve.shared_limit import RedisMissing
+    tracing = start_tracing(os.environ)  # only with the otel extra and OTEL_* asking
+    try:
+        if transport == "stdio":
+            from facade.serve.observe import observers_for
+            from facade.serve.shared_limit import RedisMissing
+
+            try:
+                observer = observers_for(facade)
+            except RedisMissing as exc:
+                fail(f"{facade.config_file}: {exc}")
+            server_for(facade, observer, watch=config if watch else None).run(
+                transport="stdio", show_banner=False)
+            return
+        from facade.serve.http import ServeError, serve_http
 
         try:
-            observer = observers_for(facade)
-        except RedisMissing as exc:
+            serve_http(facade, host=host, port=port,
+                       allow_unauthenticated=allow_unauthenticated,
+                       watch=config if watch else None)
+        except ServeError as exc:
             fail(f"{facade.config_file}: {exc}")
-        server_for(facade, observer, watch=config if watch else None).run(
-            transport="stdio", show_banner=False)
-        return
-    from facade.serve.http import ServeError, serve_http
-
-    try:
-        serve_http(facade, host=host, port=port, allow_unauthenticated=allow_unauthenticated,
-                   watch=config if watch else None)
-    except ServeError as exc:
-        fail(f"{facade.config_file}: {exc}")
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # exports the spans still batched

@@ -5,6 +5,8 @@ What wraps the FastMCP app, outermost first:
     _Front        /healthz /readyz /metrics pass straight through (probes and scrapers send
                   pod IPs as Host); everything else is Host/Origin-checked (421/403, fastmcp's
                   `HostOriginGuardMiddleware` in strict mode) and counted while in flight
+    InboundTraceContext
+                  (while tracing) the request's `traceparent` header parents its spans
     FastMCP app   auth (401 + WWW-Authenticate, RFC 9728 metadata), /mcp, custom routes
 
 `_Server` is uvicorn's server with a graceful SIGTERM: readiness turns 503 at once, requests
@@ -34,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from facade.call.tracing import enabled as tracing_enabled
 from facade.call.upstream import MissingCredentialError
 from facade.serve.claims import ToolClaims, claim_conditions
 from facade.serve.components import Upstreams
@@ -43,6 +46,7 @@ from facade.serve.metrics import CONTENT_TYPE, Metrics
 from facade.serve.observe import observers_for
 from facade.serve.server import build_server, build_upstreams
 from facade.serve.shared_limit import RedisMissing
+from facade.serve.tracing import InboundTraceContext
 from facade.tools import Facade, ServeLimits, ServeSettings
 
 __all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", "build_http",
@@ -278,8 +282,10 @@ def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
             upstream.breaker.refresh()  # open → half_open once due, even with no calls
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    app = server.http_app(path=MCP_PATH, json_response=True, stateless_http=True,
-                          host_origin_protection=False)  # _Front does it, probes excepted
+    app: ASGIApp = server.http_app(path=MCP_PATH, json_response=True, stateless_http=True,
+                                   host_origin_protection=False)  # _Front does it, not probes
+    if tracing_enabled():  # an inbound `traceparent` header parents the request's spans
+        app = InboundTraceContext(app)
     return _Front(app, lifecycle, settings, metrics)
 
 

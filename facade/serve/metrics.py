@@ -17,6 +17,7 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
     facade_rate_limit_store_up                       1 | 0, with `server.rate_limit.store`
     facade_rate_limit_store_errors_total{reason}     timeout | connection | error
+    facade_build_info, process_*, python_*           facade.serve.runtime_metrics
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from prometheus_client import (
 
 from facade.call.events import CallRecord, Observer
 from facade.deviations import Deviation
+from facade.serve.runtime_metrics import add_runtime_metrics
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -96,6 +98,7 @@ class Metrics(Observer):
                                         registry=r)
             for reason in STORE_ERRORS:
                 self.store_errors.labels(reason)
+        add_runtime_metrics(r)
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")

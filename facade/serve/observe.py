@@ -116,6 +116,8 @@ class AuditLog(Observer):
         }
         if record.deviations:
             entry["deviations"] = record.deviations
+        if record.trace_id is not None:  # joins the line to the call's trace
+            entry["trace_id"] = record.trace_id
         arguments = {k: v for k, v in (record.arguments or {}).items() if k in allowed}
         if arguments:
             entry["arguments"] = arguments
