@@ -44,7 +44,10 @@ LEVEL_ENV = "FACADE_LOG_LEVEL"
 AUDIT_LOGGER = "facade.audit"
 # Loggers that bring their own handlers or levels, reset to the one stream by `dict_config`.
 _FOREIGN = ("fastmcp", "mcp", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx",
-            "httpcore", "py.warnings")
+            "httpcore", "mcp.server.streamable_http", "py.warnings")
+# Lines per request that the audit line already covers: warnings and errors only, but at
+# debug (httpx: the backend request; mcp: "Terminating session" after each stateless one).
+_CHATTY = {"httpx": "DEBUG", "httpcore": "INFO", "mcp.server.streamable_http": "DEBUG"}
 _BASE_KEYS = ("ts", "level", "logger", "message")
 
 _active: dict[str, Any] | None = None  # the configuration in force, for uvicorn
@@ -145,8 +148,8 @@ def dict_config(format: str, level: str) -> dict[str, Any]:
     formatter = "JsonFormatter" if format == "json" else "TextFormatter"
     foreign: dict[str, dict[str, Any]] = {
         name: {"handlers": [], "propagate": True, "level": "NOTSET"} for name in _FOREIGN}
-    foreign["httpx"]["level"] = "DEBUG" if debug else "WARNING"  # one line per request
-    foreign["httpcore"]["level"] = "INFO" if debug else "WARNING"  # every socket event
+    for name, at_debug in _CHATTY.items():
+        foreign[name]["level"] = at_debug if debug else "WARNING"
     return {
         "version": 1,
         "disable_existing_loggers": False,
