@@ -88,7 +88,7 @@ def _traceback(record: logging.LogRecord) -> str | None:
     """The record's traceback as text (`exc_text` when the scrubber already replaced it)."""
     if record.exc_info and record.exc_info[0] is not None:
         return "".join(traceback.format_exception(*record.exc_info)).rstrip()
-    return record.exc_text or None
+    return record.exc_text.rstrip() if record.exc_text else None
 
 
 class JsonFormatter(logging.Formatter):
