@@ -15,6 +15,8 @@ environment:
                                     the spec, with one line in the log saying why
     FACADE_ALLOW_UNAUTHENTICATED=1  serve without `server.auth` (only behind a route that
                                     API Gateway itself authorizes)
+    FACADE_LOG_FORMAT, _LOG_LEVEL   the log stream, as `facade serve --log-format/--log-level`
+                                    (default json and info; `facade.serve.logs`)
 
 plus the variables the curation names (backend credentials, inbound tokens).
 
@@ -44,6 +46,7 @@ from facade.errors import LoadError
 from facade.loading.artifact import artifact_path, load_fast
 from facade.loading.loader import DEFAULT_CONFIG
 from facade.serve.http import ServeError, build_http, describe, say
+from facade.serve.logs import FORMAT_ENV, LEVEL_ENV, default_format, install
 from facade.tools import ServeSettings
 
 __all__ = ["FacadeHandler", "LambdaStartError", "handler"]
@@ -140,6 +143,11 @@ def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
     façade from `$FACADE_CONFIG` (and its artifact); every invocation serves one event."""
     global _instance
     if _instance is None:
+        try:  # every line to CloudWatch in one format, as `facade serve` writes them
+            install(os.environ.get(FORMAT_ENV) or default_format(),
+                    os.environ.get(LEVEL_ENV) or "info")
+        except ValueError as exc:
+            raise LambdaStartError(f"{FORMAT_ENV}/{LEVEL_ENV}: {exc}") from None
         # A LambdaStartError propagates: Lambda logs its message, API Gateway answers 502,
         # and the next invocation tries again.
         _instance = FacadeHandler(Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG))

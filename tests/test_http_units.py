@@ -3,8 +3,6 @@ rate limiter, the audit log, the metrics, inbound auth, readiness and the Host/O
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 import uuid
@@ -18,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
+from log_support import messages, records
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -27,6 +26,7 @@ from facade.call.scrub import register_secrets
 from facade.cli import main
 from facade.serve.http import BindRefused, Lifecycle, _Front, check_bind, public_url_for
 from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
+from facade.serve.logs import configured
 from facade.serve.metrics import Metrics
 from facade.serve.observe import AuditLog, Observers, RateLimiter, observers_for
 from facade.serve.server import build_server
@@ -205,14 +205,19 @@ def test_serve_refuses_a_public_bind_and_missing_tokens_without_a_traceback(
     result = CliRunner().invoke(main, ["serve", "--config", str(path), "--transport", "http",
                                        "--host", "0.0.0.0"])
     assert result.exit_code == 1
-    assert "refusing to serve on 0.0.0.0 without inbound auth" in result.stderr
+    # The start-up failure is a record of serve's log stream (json when not on a terminal).
+    [refusal] = [r for r in records(result.stderr) if r["level"] == "error"]
+    assert refusal["message"].startswith(f"{path}: refusing to serve on 0.0.0.0 without "
+                                         "inbound auth")
     path = write_curation(HEAD + "server:\n  auth:\n    tokens: [{principal: ops, token_env: "
                           "FACADE_TEST_UNSET_TOKEN}]\n" + TOOLS)
-    result = CliRunner().invoke(main, ["serve", "--config", str(path), "--transport", "http"])
+    result = CliRunner().invoke(main, ["serve", "--config", str(path), "--transport", "http",
+                                       "--log-format", "text"])
     assert result.exit_code == 1
     assert result.stderr.strip().endswith(
         "server.auth.tokens[0].token_env: environment variable 'FACADE_TEST_UNSET_TOKEN' is "
         "not set (the token of 'ops')")
+    assert " ERROR   facade: " in result.stderr and "{" not in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -268,23 +273,26 @@ def test_rate_limiter_memory_is_bounded() -> None:
 
 # --- audit log, observers ---------------------------------------------------------------
 
-def test_audit_line_has_the_call_and_only_the_allowed_arguments() -> None:
+def test_audit_line_has_the_call_and_only_the_allowed_arguments(
+        capsys: pytest.CaptureFixture[str]) -> None:
     secret = f"secret-{uuid.uuid4().hex}"
     register_secrets([secret])
-    stream = io.StringIO()
-    log = AuditLog({"get_item": frozenset({"sku"})}, stream=stream)
+    log = AuditLog({"get_item": frozenset({"sku"})})
     record = CallRecord(tool="get_item", principal="ops", backend_status=200,
                         response_bytes=321, arguments={"sku": f"SKU-1 {secret}", "x": "y"})
-    log.call_finished(record)
-    log.call_finished(CallRecord(tool="other", arguments={"sku": "SKU-2"}, outcome="error"))
-    first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
+    with configured("json", "error"):  # the audit log is written whatever the level
+        log.call_finished(record)
+        log.call_finished(CallRecord(tool="other", arguments={"sku": "SKU-2"},
+                                     outcome="error"))
+    first, second = records(capsys.readouterr().err)
+    assert first["logger"] == "facade.audit" and first["message"] == "tool_call"
     assert first["request_id"] == record.request_id
     assert {k: first[k] for k in ("event", "principal", "tool", "outcome", "backend_status",
                                   "bytes", "retries")} == {
         "event": "tool_call", "principal": "ops", "tool": "get_item", "outcome": "ok",
         "backend_status": 200, "bytes": 321, "retries": 0}
     assert first["arguments"] == {"sku": "SKU-1 ***"}
-    assert first["time"].endswith("+00:00") and first["latency_ms"] >= 0
+    assert first["level"] == "info" and first["latency_ms"] >= 0
     assert second["principal"] == "anonymous" and "arguments" not in second
 
 
@@ -326,9 +334,11 @@ def test_observers_for_puts_the_rate_limit_first(write_curation: Write) -> None:
     facade = load(write_curation(HEAD + "server: {rate_limit: {per_minute: 1, burst: 1}}\n"
                                  + TOOLS), environ={})
     chain = observers_for(facade, Recorder()).observers
-    assert [type(o).__name__ for o in chain] == ["RateLimiter", "Recorder", "AuditLog"]
-    assert observers_for(load(write_curation(HEAD + TOOLS), environ={})).observers[0].__class__ \
-        is AuditLog
+    assert [type(o).__name__ for o in chain] == ["RateLimiter", "Recorder", "BreakerLog",
+                                                 "AuditLog"]
+    assert [type(o).__name__ for o in observers_for(load(write_curation(HEAD + TOOLS),
+                                                         environ={})).observers] == [
+        "BreakerLog", "AuditLog"]
 
 
 # --- metrics ----------------------------------------------------------------------------
@@ -507,8 +517,8 @@ def test_allow_unauthenticated_reaches_the_server(write_curation: Write,
                                        "8123", *how], env=env)
     assert result.exit_code == 0, result.output
     assert started == [("0.0.0.0", 8123)]
-    assert "facade: serving 2 tool(s) at http://0.0.0.0:8123/mcp (no inbound auth)" in \
-        result.stderr
+    assert "serving 2 tool(s) at http://0.0.0.0:8123/mcp (no inbound auth)" in \
+        messages(result.stderr, "facade.serve")
 
 
 def test_a_compiled_artifact_keeps_auth_scopes_and_audit_args(write_curation: Write) -> None:

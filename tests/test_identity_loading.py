@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from log_support import messages
 
 from facade import LoadError, load
 from facade.cli import main
@@ -199,7 +200,7 @@ def test_serve_over_stdio_refuses_a_curation_that_needs_a_verified_caller(
     monkeypatch.setenv("FACADE_ARTIFACT", "off")
     result = CliRunner().invoke(main, ["serve", "--config", str(path)])
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
+    assert messages(result.stderr) == [  # serve's log stream: json when not on a terminal
         f"{path}: backend.identity_headers: sends the caller's claims to the backend, and "
         "without HTTP there is no verified caller; serve it over HTTP with server.auth "
         "(`facade serve --transport http`)",

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fastmcp import Client
 from faulty_backend import FaultyHandler
+from log_support import messages
 
 from facade.call.events import Observer
 from facade.call.upstream import MissingCredentialError
@@ -411,10 +412,10 @@ async def test_a_reload_swaps_tools_of_any_api_but_not_backends(
                                env={**inherited, **env, "PYTHONUNBUFFERED": "1"},
                                cwd=str(path.parent), log_file=log)
     async with Client(transport) as client:
-        await _logged(log, "facade: watching ")
+        await _logged(log, '"message":"watching ')
         path.write_text(path.read_text().replace("behave: {", "misbehave: {")
                         .replace("inv_get_item, behave]", "inv_get_item, misbehave]"))
-        await _logged(log, "facade: reloaded curation.yaml: 3 tool(s), added misbehave, "
+        await _logged(log, "reloaded curation.yaml: 3 tool(s), added misbehave, "
                       "removed behave")
         assert {t.name for t in await client.list_tools()} == {
             "inv_list_items", "inv_get_item", "misbehave"}
@@ -423,11 +424,12 @@ async def test_a_reload_swaps_tools_of_any_api_but_not_backends(
         assert FaultyHandler.hits["ok:reloaded"] == 1
         path.write_text(path.read_text().replace("circuit_breaker: {failures: 2",
                                                  "circuit_breaker: {failures: 3"))
-        await _logged(log, "facade: curation.yaml changed backend: settings, which take "
+        await _logged(log, "curation.yaml changed backend: settings, which take "
                       "effect on a restart; still serving the last version")
         assert {t.name for t in await client.list_tools()} == {
             "inv_list_items", "inv_get_item", "misbehave"}
-    assert log.read_text().count("facade: reloaded") == 1
+    assert messages(log.read_text()).count(
+        "reloaded curation.yaml: 3 tool(s), added misbehave, removed behave") == 1
 
 
 def test_contract_examples_record_and_replay_per_api(write_curation: Write,

@@ -6,6 +6,7 @@ reloads)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -160,23 +161,24 @@ def test_lock_digests_overlays_and_an_overlay_change_is_drift(tmp_path: Path) ->
     assert code == 2 and "fixes.yaml:4:13: actions[0].target: target" in out
 
 
-async def test_watch_reloads_on_an_overlay_edit(tmp_path: Path) -> None:
+async def test_watch_reloads_on_an_overlay_edit(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     fixes = write(tmp_path, "fixes.yaml", overlay(
         "- target: $.paths['/users/{id}'].get\n  update: {summary: before}\n"))
     config = curate(tmp_path, "fixes.yaml")
     facade = load(config)
     server = build_server(facade, environ={}, watch=config)
     reloader = server.facade_reloader  # type: ignore[attr-defined]
-    said: list[str] = []
-    reloader._say = said.append
+    caplog.set_level(logging.INFO, logger="facade.reload")
     async with reloader.running(), Client(server) as client:
         assert (tmp_path / "fixes.yaml").resolve() in reloader._files
         fixes.write_text(fixes.read_text().replace("before", "after"))
         assert _snapshot(reloader._files) != reloader._seen  # what the poller compares
-        assert await reloader.reload(), said
+        assert await reloader.reload(), caplog.text
         assert [t.description for t in await client.list_tools()] == ["after"]
         fixes.write_text(fixes.read_text().replace("'/users/{id}'", "'/people/{id}'"))
         assert not await reloader.reload()
         assert [t.description for t in await client.list_tools()] == ["after"]
+    said = [r.getMessage() for r in caplog.records if r.name == "facade.reload"]
     assert "fixes.yaml:4:13: actions[0].target: target" in said[-1]
 

@@ -40,11 +40,11 @@ def test_the_environment_turns_tracing_on(environ: dict[str, str],
 
 @pytest.mark.parametrize(("environ", "message"), [
     ({"OTEL_TRACES_EXPORTER": "jaeger"},
-     "facade: OTEL_TRACES_EXPORTER: unknown exporter 'jaeger' (facade offers otlp, console "
+     "OTEL_TRACES_EXPORTER: unknown exporter 'jaeger' (facade offers otlp, console "
      "or none); serving without traces"),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
       "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-     "facade: OTEL_EXPORTER_OTLP_PROTOCOL: facade exports OTLP as http/protobuf only, not "
+     "OTEL_EXPORTER_OTLP_PROTOCOL: facade exports OTLP as http/protobuf only, not "
      "'grpc' (point it at the collector's HTTP port, usually 4318); serving without traces"),
 ], ids=["unknown-exporter", "grpc"])
 def test_a_misconfiguration_says_so_and_serves_untraced(environ: dict[str, str],
@@ -61,7 +61,7 @@ def test_without_the_extra_it_says_how_to_install_it(monkeypatch: pytest.MonkeyP
     said: list[str] = []
     assert start_tracing({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
                          said.append) is None
-    assert said == ["facade: the OTEL_* environment asks for traces, but the otel extra is "
+    assert said == ["the OTEL_* environment asks for traces, but the otel extra is "
                     "not installed (pip install 'facade-mcp[otel]'); serving without traces"]
     assert not tracing.enabled()
 

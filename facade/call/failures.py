@@ -141,7 +141,8 @@ def raise_for_status(tool: ToolDefinition, status: int, reason: str, excerpt: st
         raise UpstreamError(f"The backend answered {what} with a {status} redirect, which "
                             "facade does not follow; tell the operator")
     if status >= 400:
-        logger.info("backend answered %s %s for tool %s", status, reason, tool.name)
+        # Debug: the call's audit line has the status (and its outcome).
+        logger.debug("backend answered %s %s for tool %s", status, reason, tool.name)
         said = f" The backend said: {excerpt}" if excerpt else ""
         raise UpstreamError(f"The backend answered {status} {reason} for {what} (tool "
                             f"{tool.name}): {hint(status, credentials)}.{said}".replace("  ", " "))

@@ -10,6 +10,7 @@ Everything it uses was compiled at load time and lives on the frozen `ToolDefini
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastmcp.exceptions import ToolError
@@ -86,12 +87,17 @@ class CuratedTool(Tool):
         with open_call(record), call_span(record):
             try:
                 result = await self._call(arguments, record)
-            except UpstreamError as exc:
-                record.outcome = exc.outcome
-                raise
-            except ToolError:
-                if record.outcome == "ok":
+            except ToolError as exc:
+                if isinstance(exc, UpstreamError):
+                    record.outcome = exc.outcome
+                elif record.outcome == "ok":
                     record.outcome = "error"
+                # Expected: the audit line records it, so fastmcp logs it at debug only
+                # (not as an ERROR); anything else still reaches its ERROR line.
+                exc.log_level = logging.DEBUG
+                raise
+            except Exception:
+                record.outcome = "error" if record.outcome == "ok" else record.outcome
                 raise
             except BaseException:
                 record.outcome = "cancelled" if record.outcome == "ok" else record.outcome

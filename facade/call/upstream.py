@@ -342,8 +342,9 @@ class Upstream:
         self.observer.retry(tool.name, reason)
         if record is not None:
             record.retries += 1
-        logger.info("retrying %s for tool %s after %s (wait %.2fs)", label(tool), tool.name,
-                    reason, wait)
+        # Debug: the call's audit line counts its retries; an outage would double the log.
+        logger.debug("retrying %s for tool %s after %s (wait %.2fs)", label(tool), tool.name,
+                     reason, wait)
         await self._sleep(wait)
 
     async def _attempt(self, tool: ToolDefinition, request: httpx.Request

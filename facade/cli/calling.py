@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from facade.cli.common import config_option, fail, fixtures_option, load_facade, server_for
+from facade.cli.common import (
+    config_option,
+    fail,
+    fixtures_option,
+    load_facade,
+    log_options,
+    log_stream,
+    server_for,
+)
 from facade.tools import Facade
 
 if TYPE_CHECKING:
@@ -30,9 +38,16 @@ __all__ = ["call", "replay", "serve"]
 @click.option("--record", metavar="NAME", help="Also save the backend's answer and the "
               "result as a contract example, fixtures/TOOL/NAME.json (see `facade test`).")
 @fixtures_option
+@log_options
 def call(config: Path, tool: str, args: str, record: str | None,
-         fixtures_dir: Path | None) -> None:
+         fixtures_dir: Path | None, log_format: str | None, log_level: str) -> None:
     """Call one tool through the full pipeline and print the result."""
+    with log_stream(log_format, log_level):
+        _call(config, tool, args, record, fixtures_dir)
+
+
+def _call(config: Path, tool: str, args: str, record: str | None,
+          fixtures_dir: Path | None) -> None:
     from facade.curate.fixtures import FixtureError, fixture_path
 
     try:
@@ -233,9 +248,20 @@ def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], targ
               "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
 @click.option("--watch", is_flag=True, help="Reload the curation and spec when they "
               "change; an invalid version is rejected and the last good one keeps serving.")
+@log_options
 def serve(config: Path, transport: str, host: str, port: int,
-          allow_unauthenticated: bool, watch: bool) -> None:
-    """Serve the curated tools over stdio or streamable HTTP (at /mcp)."""
+          allow_unauthenticated: bool, watch: bool, log_format: str | None, log_level: str
+          ) -> None:
+    """Serve the curated tools over stdio or streamable HTTP (at /mcp).
+
+    Everything on stderr is one log stream (--log-format, --log-level); over stdio, stdout
+    carries JSON-RPC only."""
+    with log_stream(log_format, log_level, messages=True):
+        _serve(config, transport, host, port, allow_unauthenticated, watch)
+
+
+def _serve(config: Path, transport: str, host: str, port: int, allow_unauthenticated: bool,
+           watch: bool) -> None:
     from facade.serve.tracing import start_tracing
 
     facade = load_facade(config)

@@ -2,5 +2,6 @@
 
 Building the server (`server`, `components`), HTTP serving with probes and Host/Origin
 checks (`http`), inbound auth (`inbound`), the observers of each call (`observe` for the
-audit log and rate limit, `metrics`), and hot reload (`reload`).
+audit log and rate limit, `metrics`), hot reload (`reload`), and the one log stream on
+stderr that all of them, fastmcp and uvicorn write to (`logs`).
 """

@@ -10,6 +10,7 @@ result is returned as the resource's JSON text.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,9 @@ __all__ = ["CuratedPrompt", "CuratedResource", "CuratedResourceTemplate", "Upstr
 
 # The backend clients of a façade by API name (`ToolDefinition.api`); "" for single-API.
 Upstreams = Mapping[str, Upstream]
+# Failures a curation expects (bad URI variables, backend errors, missing prompt arguments):
+# fastmcp logs them at this level, not as ERROR lines with a traceback.
+EXPECTED = logging.DEBUG
 
 
 def _coerce(schema: dict[str, Any], name: str, text: str) -> Any:
@@ -42,7 +46,8 @@ def _coerce(schema: dict[str, Any], name: str, text: str) -> Any:
         if kind == "number":
             return float(text)
     except ValueError:
-        raise ResourceError(f"{name}: {text!r} is not a {kind}") from None
+        raise ResourceError(f"{name}: {text!r} is not a {kind}",
+                            log_level=EXPECTED) from None
     if kind == "boolean" and text in ("true", "false"):
         return text == "true"
     return text
@@ -55,7 +60,7 @@ async def _read(tool: CuratedTool, definition: ResourceDefinition,
     try:
         result = await tool.run(arguments)
     except ToolError as exc:
-        raise ResourceError(str(exc)) from exc
+        raise ResourceError(str(exc), log_level=EXPECTED) from exc
     structured = result.structured_content
     if structured is None:
         return "".join(getattr(block, "text", "") for block in result.content)
@@ -114,7 +119,8 @@ class CuratedPrompt(Prompt):
         missing = [n for n, _, required in self._definition.arguments
                    if required and not arguments.get(n)]
         if missing:
-            raise PromptError(f"prompt {self.name} needs argument(s): {', '.join(missing)}")
+            raise PromptError(f"prompt {self.name} needs argument(s): {', '.join(missing)}",
+                              log_level=EXPECTED)
         return self._definition.render({k: str(v) for k, v in arguments.items()})
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ from facade.serve.claims import ToolClaims, claim_conditions
 from facade.serve.components import Upstreams
 from facade.serve.connections import read_deadline
 from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
+from facade.serve.logs import access_logged, uvicorn_log_config
 from facade.serve.metrics import CONTENT_TYPE, Metrics
 from facade.serve.observe import observers_for
 from facade.serve.server import build_server, build_upstreams
@@ -54,6 +55,7 @@ __all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", 
 
 MCP_PATH = "/mcp"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+logger = logging.getLogger("facade.serve")
 
 
 class ServeError(Exception):
@@ -76,7 +78,7 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
     public_url = (settings.auth.public_url if settings.auth else None) or public_url_for(host,
                                                                                          port)
     app, lifecycle = build_http(facade, public_url=public_url, environ=environ, watch=watch)
-    say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
+    say(f"serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({describe(settings)})")
     run(app, lifecycle, host, port, settings.limits)
 
@@ -198,7 +200,7 @@ class Lifecycle:
     def begin_drain(self) -> None:
         if self.draining_since is None:
             self.draining_since = self.clock()
-            say(f"facade: draining: {self.in_flight} request(s) in flight, "
+            say(f"draining: {self.in_flight} request(s) in flight, "
                 f"up to {self.grace:g}s to finish")
 
     def drained(self) -> bool:
@@ -239,7 +241,7 @@ class _Front:
                 raise
             # The grace period is over and uvicorn cancelled the request: answer 503 (retry
             # elsewhere) rather than let it log a traceback and answer 500.
-            say("facade: grace period over; a request under way was answered 503")
+            say("grace period over; a request under way was answered 503")
             with contextlib.suppress(Exception):
                 await PlainTextResponse("shutting down\n", status_code=503, headers={
                     "Retry-After": "1", "Connection": "close"})(scope, receive, send)
@@ -305,8 +307,8 @@ class _Server(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if not self.should_exit and self.lifecycle.drained():
             left = self.lifecycle.in_flight
-            say("facade: drained: every request finished" if not left else
-                f"facade: drained: grace period over, {left} request(s) still in flight")
+            say("drained: every request finished" if not left else
+                f"drained: grace period over, {left} request(s) still in flight")
             # What is left of the grace period goes to open connections and the lifespan.
             self.config.timeout_graceful_shutdown = max(1, round(self.lifecycle.remaining()))
             self.should_exit = True
@@ -322,9 +324,11 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
     past `max_connections` open connections every request is answered 503 by uvicorn.
     Headers are capped by h11 at 16 KiB (a larger head is answered 400)."""
     limits = limits or ServeLimits()
-    # No access log: the audit log has one line per tool call, with who made it.
-    config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False,
-                            log_level="info", server_header=False, ws="none",
+    # uvicorn logs through facade's one stream (`facade.serve.logs`); its access log only
+    # at debug: the audit log has one line per tool call, with who made it.
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on",
+                            log_config=uvicorn_log_config(), access_log=access_logged(),
+                            server_header=False, ws="none",
                             timeout_graceful_shutdown=max(1, round(lifecycle.grace)),
                             http=read_deadline(limits.request_timeout),
                             limit_concurrency=limits.max_connections,
@@ -332,10 +336,9 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
     server = _Server(config, lifecycle)
     server.run()
     if server.started:
-        say("facade: stopped")
+        say("stopped")
 
 
 def say(line: str) -> None:
-    """A lifecycle line on stderr (the audit log's stream, so it stays in order)."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    """A lifecycle line (serving, draining, stopped), on the `facade.serve` logger."""
+    logger.info(line)

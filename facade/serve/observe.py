@@ -7,28 +7,28 @@ log.
     RateLimiter.admit           → may refuse the call with a `ToolError` (outcome "rejected"):
                                   in memory (`facade.serve.ratelimit`), or shared by the
                                   replicas through Redis (`facade.serve.shared_limit`)
-    AuditLog.call_finished      → one JSON line per call on stderr
+    AuditLog.call_finished      → one record per call on the `facade.audit` logger, with the
+                                  call's fields (one JSON line on stderr: `facade.serve.logs`)
+    BreakerLog.breaker_changed  → one line each time a backend's circuit breaker moves
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
-from typing import TextIO
 
 from facade.call.events import CallRecord, Observer
-from facade.call.scrub import scrub
+from facade.call.scrub import scrub_data
 from facade.deviations import Deviation
 from facade.serve.ratelimit import ANONYMOUS, RateLimiter
 from facade.serve.shared_limit import SharedRateLimiter
 from facade.tools import Facade
 
-__all__ = ["ANONYMOUS", "AuditLog", "Observers", "RateLimiter", "observers_for"]
+__all__ = ["ANONYMOUS", "AuditLog", "BreakerLog", "Observers", "RateLimiter", "observers_for"]
 
 logger = logging.getLogger("facade.observe")
+breaker_logger = logging.getLogger("facade.breaker")
+audit_logger = logging.getLogger("facade.audit")  # facade.serve.logs keeps it at every level
 
 
 class Observers(Observer):
@@ -89,13 +89,12 @@ class Observers(Observer):
 
 
 class AuditLog(Observer):
-    """One JSON line per tool call. Argument values appear only for the names in
+    """One record per tool call, its fields a flat dict (`extra={"fields": …}`) that the log
+    formatter turns into one JSON line. Argument values appear only for the names in
     `audit_args[tool]` (the curation's `audit_args`); registered secrets are masked."""
 
-    def __init__(self, audit_args: dict[str, frozenset[str]] | None = None,
-                 stream: TextIO | None = None) -> None:
+    def __init__(self, audit_args: dict[str, frozenset[str]] | None = None) -> None:
         self.audit_args = audit_args or {}
-        self._stream = stream
 
     def facade_changed(self, facade: Facade) -> None:
         self.audit_args = audit_args_of(facade)
@@ -103,7 +102,6 @@ class AuditLog(Observer):
     def call_finished(self, record: CallRecord) -> None:
         allowed = self.audit_args.get(record.tool, frozenset())
         entry: dict[str, object] = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "event": "tool_call",
             "request_id": record.request_id,
             "principal": record.principal or ANONYMOUS,
@@ -119,12 +117,19 @@ class AuditLog(Observer):
         if record.trace_id is not None:  # joins the line to the call's trace
             entry["trace_id"] = record.trace_id
         arguments = {k: v for k, v in (record.arguments or {}).items() if k in allowed}
-        if arguments:
-            entry["arguments"] = arguments
-        line = scrub(json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":")))
-        stream = self._stream or sys.stderr  # looked up late: tests and daemons swap it
-        stream.write(line + "\n")
-        stream.flush()
+        if arguments:  # masked here too: a handler other than facade's may write them
+            entry["arguments"] = scrub_data(arguments)
+        audit_logger.info("tool_call", extra={"fields": entry})
+
+
+class BreakerLog(Observer):
+    """One line each time a backend's circuit breaker moves: during an outage the log
+    says when calls stopped reaching the backend, and when they reach it again."""
+
+    def breaker_changed(self, backend: str, state: str) -> None:
+        level = logging.WARNING if state == "open" else logging.INFO
+        breaker_logger.log(level, "circuit breaker for %s is %s", backend, state,
+                           extra={"fields": {"backend": backend, "state": state}})
 
 
 def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
@@ -134,8 +139,8 @@ def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
 
 def observers_for(facade: Facade, *more: Observer) -> Observers:
     """What `facade serve` observes calls with: the rate limit (if any) first, so a refused
-    call starts nothing else, then `more` (metrics), then the audit log. A rate limit with a
-    `store` reports the store's state to `more`.
+    call starts nothing else, then `more` (metrics), the breaker's log, the audit log. A rate
+    limit with a `store` reports the store's state to `more`.
 
     Raises:
         RedisMissing: the rate limit has a store, and the `redis` extra is not installed.
@@ -147,4 +152,4 @@ def observers_for(facade: Facade, *more: Observer) -> Observers:
     elif limit is not None:
         chain.append(RateLimiter(limit.per_minute, limit.burst))
     audit = AuditLog(audit_args_of(facade))
-    return Observers([*chain, *more, audit])
+    return Observers([*chain, *more, BreakerLog(), audit])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -64,12 +63,11 @@ class _Sessions(Middleware):
 
 class Reloader:
     def __init__(self, server: FastMCP[Any], config: Path, facade: Facade,
-                 upstreams: Upstreams, observer: Observer, *, interval: float = 1.0,
-                 say: Callable[[str], None] | None = None) -> None:
+                 upstreams: Upstreams, observer: Observer, *, interval: float = 1.0
+                 ) -> None:
         self.server, self.config, self.facade = server, Path(config), facade
         self.upstreams, self.observer, self.interval = upstreams, observer, interval
         self.on_swap: list[Callable[[Facade], None]] = []
-        self._say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self._sessions = _Sessions()
         server.add_middleware(self._sessions)
         self._files: list[Path] = [self.config]
@@ -79,7 +77,7 @@ class Reloader:
     async def running(self) -> AsyncIterator[None]:
         """Watch while the server runs."""
         self._watch_sources(self.facade.sources)
-        self._say(f"facade: watching {len(self._files)} file(s) for changes")
+        logger.info("watching %d file(s) for changes", len(self._files))
         # A plain task, not a task group: FastMCP may leave its lifespan from another task
         # than the one that entered it, which a cancel scope does not allow.
         task = asyncio.get_running_loop().create_task(self._watch())
@@ -109,8 +107,10 @@ class Reloader:
         try:
             new, compiled = await anyio.to_thread.run_sync(compile_facade, self.config)
         except LoadError as exc:
-            self._say(f"facade: {name} changed; the new version has {len(exc.problems)} "
-                      "problem(s), still serving the last good one:\n" + exc.format())
+            logger.warning("%s changed; the new version has %d problem(s), still serving the "
+                           "last good one:", name, len(exc.problems))
+            for line in exc.format().splitlines():  # what `facade check` prints, a record each
+                logger.warning("%s", line)
             return False
         self._watch_sources(compiled.sources)
         changed = [key for key in ("backend", "backends", "serving")
@@ -119,8 +119,8 @@ class Reloader:
             where = " and ".join(dict.fromkeys(
                 {"backend": "backend:", "backends": "backend:", "serving": "server:"}[k]
                 for k in changed))
-            self._say(f"facade: {name} changed {where} settings, which take effect on a "
-                      "restart; still serving the last version")
+            logger.warning("%s changed %s settings, which take effect on a restart; still "
+                           "serving the last version", name, where)
             return False
         self._swap(new)
         await self._notify()
@@ -143,11 +143,11 @@ class Reloader:
             hook(new)
         before, after = {t.name for t in old.tools}, {t.name for t in new.tools}
         added, removed = sorted(after - before), sorted(before - after)
-        self._say(f"facade: reloaded {self.config.name}: {len(new.tools)} tool(s)"
-                  + (f", added {', '.join(added)}" if added else "")
-                  + (f", removed {', '.join(removed)}" if removed else ""))
+        logger.info(f"reloaded {self.config.name}: {len(new.tools)} tool(s)"
+                    + (f", added {', '.join(added)}" if added else "")
+                    + (f", removed {', '.join(removed)}" if removed else ""))
         for warning in new.warnings:
-            self._say(warning.format(new.config_file))
+            logger.warning("%s", warning.format(new.config_file))
 
     async def _notify(self) -> None:
         for key, session in list(self._sessions.sessions.items()):

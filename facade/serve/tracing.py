@@ -18,6 +18,7 @@ takes precedence over. The spans themselves are made at call time (`facade.call.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,14 +38,17 @@ if TYPE_CHECKING:
 
 __all__ = ["InboundTraceContext", "Tracing", "install", "start_tracing", "wanted_exporters"]
 
+logger = logging.getLogger("facade.tracing")
 EXTRA_HINT = "pip install 'facade-mcp[otel]'"
 _HEADERS = (b"traceparent", b"tracestate")
 _MAX_HEADER = 512  # a valid traceparent is 55 characters; W3C caps tracestate at 512
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    """On the `facade.tracing` logger (the one log stream, `facade.serve.logs`); tracing
+    asked for and not set up is a warning."""
+    logger.log(logging.WARNING if line.endswith("serving without traces") else logging.INFO,
+               line)
 
 
 def wanted_exporters(environ: Mapping[str, str]) -> list[str]:
@@ -88,14 +92,14 @@ def start_tracing(environ: Mapping[str, str], say: Callable[[str], None] = _say
 
         from facade.serve.span_export import Sanitized
     except ImportError:
-        say(f"facade: the OTEL_* environment asks for traces, but the otel extra is not "
+        say(f"the OTEL_* environment asks for traces, but the otel extra is not "
             f"installed ({EXTRA_HINT}); serving without traces")
         return None
     exporters: list[tuple[SpanExporter, str]] = []
     for name in names:
         made = _exporter(name, environ)
         if isinstance(made, str):
-            say(f"facade: {made}; serving without traces")
+            say(f"{made}; serving without traces")
             return None
         exporters.append(made)
     attributes: dict[str, Any] = {"service.version": __version__}
@@ -108,7 +112,7 @@ def start_tracing(environ: Mapping[str, str], say: Callable[[str], None] = _say
     install(provider)
     service = provider.resource.attributes.get("service.name")
     description = " and ".join(where for _, where in exporters)
-    say(f"facade: tracing as service {service!r}, {description}")
+    say(f"tracing as service {service!r}, {description}")
     return Tracing(provider, description)
 
 

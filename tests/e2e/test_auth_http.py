@@ -26,6 +26,7 @@ from fastmcp import Client as FastMCPClient
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.server.auth.providers.jwt import RSAKeyPair
 from joserfc import jwk
+from log_support import audit
 from mcp.client import Client as SDKClient
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -196,8 +197,7 @@ def call_tool(server: AuthServer, token: str, name: str, arguments: dict[str, An
 
 
 def audit_lines(server: AuthServer) -> list[dict[str, Any]]:
-    lines = server.log.read_text(errors="replace").splitlines()
-    return [json.loads(line) for line in lines if line.startswith('{"time"')]
+    return audit(server.log.read_text(errors="replace"))
 
 
 def audited(server: AuthServer, **match: Any) -> list[dict[str, Any]]:

@@ -334,7 +334,7 @@ def test_image_serves_with_auth_health_on_its_port_and_a_graceful_stop(
         state = json.loads(engine.run("inspect", "--format", "{{json .State}}", name).stdout)
         assert state["ExitCode"] == 0
         logs = engine.run("logs", name)
-        assert "facade: stopped" in logs.stderr + logs.stdout
+        assert '"logger":"facade.serve","message":"stopped"' in logs.stderr + logs.stdout
         assert TOKEN not in logs.stderr + logs.stdout
     finally:
         engine.run("rm", "-f", name, check=False)

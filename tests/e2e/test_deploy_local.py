@@ -21,6 +21,7 @@ import inventory_backend
 import pytest
 from fastmcp import Client as FastMCPClient
 from fastmcp.client.transports import StreamableHttpTransport
+from log_support import messages
 from mcp.client import Client as SDKClient
 from mcp.client.streamable_http import streamable_http_client
 
@@ -187,8 +188,8 @@ def _wait_for_line(proc: subprocess.Popen[bytes], log: Path, line: str) -> None:
 
 
 def _lines(log: Path) -> list[str]:
-    return [line for line in log.read_text(errors="replace").splitlines()
-            if line.startswith("facade: ")]
+    """The lifecycle lines (stdout and stderr both: every line is a JSON log record)."""
+    return messages(log.read_text(errors="replace"), "facade.serve")
 
 
 def test_sigterm_drains_then_exits_cleanly(start_facade: Start, slow_backend: str,
@@ -199,11 +200,11 @@ def test_sigterm_drains_then_exits_cleanly(start_facade: Start, slow_backend: st
     thread, outcome = _call_in_background(base, "SKU-0000")
 
     proc.send_signal(signal.SIGTERM)
-    _wait_for_line(proc, log, "facade: draining: 1 request(s) in flight, up to 30s to finish")
+    _wait_for_line(proc, log, "draining: 1 request(s) in flight, up to 30s to finish")
     ready = httpx.get(base + "/readyz", trust_env=False, timeout=5)
     assert (ready.status_code, ready.text) == (503, "not ready: shutting down\n")
     assert httpx.get(base + "/healthz", trust_env=False, timeout=5).status_code == 200
-    assert "facade: drained" not in log.read_text(errors="replace")  # still waiting for it
+    assert "drained: " not in log.read_text(errors="replace")  # still waiting for it
 
     SlowHandler.released.set()  # the backend answers: the drain ends with the request
     thread.join(15)
@@ -215,9 +216,9 @@ def test_sigterm_drains_then_exits_cleanly(start_facade: Start, slow_backend: st
     assert proc.wait(20) == 0  # well before the 30 s grace period
     text = log.read_text(errors="replace")
     assert _lines(log)[1:] == [
-        "facade: draining: 1 request(s) in flight, up to 30s to finish",
-        "facade: drained: every request finished",
-        "facade: stopped"]
+        "draining: 1 request(s) in flight, up to 30s to finish",
+        "drained: every request finished",
+        "stopped"]
     assert "Application shutdown complete." in text  # lifespan ran: backend client closed
     assert "Traceback" not in text and "Cancel" not in text
 
@@ -235,10 +236,10 @@ def test_sigterm_gives_up_after_the_grace_period(start_facade: Start, slow_backe
     thread.join(10)
     assert outcome["response"].status_code == 503
     assert _lines(log)[1:] == [
-        "facade: draining: 1 request(s) in flight, up to 1s to finish",
-        "facade: drained: grace period over, 1 request(s) still in flight",
-        "facade: grace period over; a request under way was answered 503",
-        "facade: stopped"]
+        "draining: 1 request(s) in flight, up to 1s to finish",
+        "drained: grace period over, 1 request(s) still in flight",
+        "grace period over; a request under way was answered 503",
+        "stopped"]
     assert "Traceback" not in log.read_text(errors="replace")
 
 
@@ -250,9 +251,9 @@ def test_idle_sigterm_stops_at_once(start_facade: Start, backend_url: str) -> No
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     assert _lines(log)[1:] == [
-        "facade: draining: 0 request(s) in flight, up to 20s to finish",
-        "facade: drained: every request finished",
-        "facade: stopped"]
+        "draining: 0 request(s) in flight, up to 20s to finish",
+        "drained: every request finished",
+        "stopped"]
 
 
 def test_no_public_bind_without_auth(tmp_path: Path, backend_url: str) -> None:
@@ -310,7 +311,7 @@ def test_readiness_follows_a_reload_that_changes_the_tool_count(
     config = tmp_path / "project" / "curation.yaml"
     config.write_text((ROOT / "curation.yaml").read_text())
     proc, base, log = start_facade(backend_url, "--watch", config=config)
-    _wait_for_line(proc, log, "facade: watching ")
+    _wait_for_line(proc, log, '"message":"watching ')
     assert httpx.get(base + "/readyz", trust_env=False).text == "ready\n"
 
     block = ("  get_category:\n    operation: getCategory\n    description: A product "
@@ -318,7 +319,7 @@ def test_readiness_follows_a_reload_that_changes_the_tool_count(
              "      categoryId: {rename: category_id}\n")
     assert block in config.read_text()
     config.write_text(config.read_text().replace(block, ""))  # 4 tools become 3
-    _wait_for_line(proc, log, "facade: reloaded curation.yaml: 3 tool(s), removed "
+    _wait_for_line(proc, log, "reloaded curation.yaml: 3 tool(s), removed "
                    "get_category")
     ready = httpx.get(base + "/readyz", trust_env=False)
     assert (ready.status_code, ready.text) == (200, "ready\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -145,6 +146,11 @@ def _traceparents(since: int) -> list[tuple[str, str]]:
     return found
 
 
+def audited(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The fields of each audit record (`facade.audit`), one per tool call."""
+    return [dict(r.fields) for r in caplog.records if r.name == "facade.audit"]
+
+
 def _hex(value: int, digits: int) -> str:
     return format(value, f"0{digits}x")
 
@@ -164,11 +170,12 @@ def _every_attribute(exported: tuple[ReadableSpan, ...]) -> str:
 
 
 async def test_an_inbound_traceparent_reaches_the_backend_under_nested_spans(
-        spans: InMemorySpanExporter, curation: Path, capsys: pytest.CaptureFixture[str]
+        spans: InMemorySpanExporter, curation: Path, caplog: pytest.LogCaptureFixture
         ) -> None:
     """One call, retried once (503, then 200): the caller's trace id reaches the backend
     on both attempts, each under its own CLIENT span, under facade's span of the call,
     under fastmcp's SERVER span, whose parent is the caller's span."""
+    caplog.set_level(logging.INFO, logger="facade.audit")
     before = len(FaultyHandler.seen)
     async with serving(curation) as url:
         result = await call(url, {"mode": "flaky", "fail": 1, "key": UNAUDITED},
@@ -224,8 +231,7 @@ async def test_an_inbound_traceparent_reaches_the_backend_under_nested_spans(
         assert needle not in recorded
 
     # The audit line joins the trace.
-    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()
-              if text.startswith('{"time"')]
+    [line] = audited(caplog)
     assert (line["tool"], line["outcome"], line["trace_id"]) == ("behave", "ok", TRACE_ID)
     assert line["request_id"] == call_span.attributes["facade.request_id"]
 
@@ -291,16 +297,16 @@ async def test_failed_calls_say_how_and_never_why(spans: InMemorySpanExporter,
 
 
 async def test_untraced_nothing_is_sent_or_logged(curation: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Tracing off (no extra, or no OTEL_* asking): an inbound traceparent is not passed
     on, and the audit line has no trace id, as before tracing existed."""
     assert not tracing.enabled()
+    caplog.set_level(logging.INFO, logger="facade.audit")
     before = len(FaultyHandler.seen)
     async with serving(curation) as url:
         result = await call(url, {"mode": "ok"}, headers={"traceparent": TRACEPARENT})
     assert not result.is_error
     [request] = FaultyHandler.seen[before:]
     assert not {"traceparent", "tracestate"} & {k.lower() for k in request["headers"]}
-    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()
-              if text.startswith('{"time"')]
+    [line] = audited(caplog)
     assert line["outcome"] == "ok" and "trace_id" not in line

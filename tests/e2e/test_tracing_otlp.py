@@ -23,6 +23,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from facade.version import __version__
+from log_support import audit, messages
 
 from .conftest import TOKEN, child_env, free_port, serve_command, stop, wait_for_port
 
@@ -105,7 +106,7 @@ async def test_the_otel_environment_exports_the_call_over_otlp(
         stop(proc)  # SIGTERM: the drain, then the spans still batched are exported
     assert proc.returncode == 0
     text = log.read_text(errors="replace")
-    assert f"facade: tracing as service 'inventory-facade', OTLP/HTTP to {collector}\n" in text
+    assert f"tracing as service 'inventory-facade', OTLP/HTTP to {collector}" in messages(text)
     assert COLLECTOR_SECRET not in text and TOKEN not in text
 
     # The backend got the trace.
@@ -134,5 +135,5 @@ async def test_the_otel_environment_exports_the_call_over_otlp(
     recorded = json.dumps([_attributes(s) for s in spans], default=str)
     assert "SKU-1042" not in recorded and TOKEN not in recorded
 
-    [line] = [json.loads(t) for t in text.splitlines() if t.startswith('{"time"')]
+    [line] = audit(text)
     assert line["trace_id"] == TRACE_ID

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from log_support import messages
 from mcp import StdioServerParameters
 from mcp.client import Client as SDKClient
 from mcp.client.stdio import stdio_client
@@ -37,9 +38,9 @@ async def _until(predicate: Any, seconds: float = 15.0) -> None:
             await anyio.sleep(0.2)
 
 
-WATCHING = "facade: watching "
+WATCHING = '"message":"watching '
 REJECTED = "still serving the last good one:"
-NEEDS_RESTART = ("facade: curation.yaml changed backend: settings, which take effect on a "
+NEEDS_RESTART = ("curation.yaml changed backend: settings, which take effect on a "
                  "restart; still serving the last version")
 
 
@@ -111,7 +112,7 @@ async def _edit_reject_and_edit_again(client: Any, config: Path, log: Path,
 
     # The watcher goes on watching: a valid edit after the rejected one is served.
     config.write_text(text.replace("  get_category_tree:\n", "  get_category_path:\n"))
-    await _logged(log, "facade: reloaded curation.yaml: 4 tool(s), added "
+    await _logged(log, "reloaded curation.yaml: 4 tool(s), added "
                   "get_category_path, removed get_category_tree")
     names = [t.name for t in (await client.list_tools()).tools]
     assert names == ["list_items", "get_item", "get_item_stock", "get_category_path"]
@@ -145,8 +146,11 @@ def test_check_lines_for_a_rejected_version(tmp_path: Path, backend_url: str) ->
             proc.stdin.close()
             proc.wait(timeout=20)
     text = log.read_text()
-    assert "facade: curation.yaml changed; the new version has 1 problem(s), still serving " \
-        "the last good one:" in text
+    said = messages(text)  # every line of the log is a JSON record, one per problem too
+    assert "curation.yaml changed; the new version has 1 problem(s), still serving the last " \
+        "good one:" in said
+    assert any(m.startswith(f"{config}:") and m.endswith(": bogus: unknown key 'bogus'")
+               for m in said)
     assert f"{config}:" in text and ": bogus: unknown key 'bogus'" in text
 
 
@@ -169,7 +173,7 @@ async def test_a_backend_change_is_rejected_and_watching_goes_on(
             assert "reloaded" not in log.read_text()
 
             config.write_text(original.replace("  get_category:\n", "  get_category_tree:\n"))
-            await _logged(log, "facade: reloaded curation.yaml: 4 tool(s), added "
+            await _logged(log, "reloaded curation.yaml: 4 tool(s), added "
                           "get_category_tree, removed get_category")
             names = [t.name for t in (await client.list_tools()).tools]
             assert names == ["list_items", "get_item", "get_item_stock", "get_category_tree"]

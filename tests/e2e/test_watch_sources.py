@@ -69,4 +69,4 @@ async def test_an_edit_to_a_referenced_spec_file_is_swapped_in(
                         break
                     await anyio.sleep(0.2)
             assert _sku_description(tools["get_item"]) == "The item's stock keeping unit."
-    assert "facade: reloaded curation.yaml" in log.read_text()
+    assert '"message":"reloaded curation.yaml' in log.read_text()
