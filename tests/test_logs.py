@@ -24,7 +24,7 @@ from facade.serve.server import build_server
 from conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_FOUND = ("The backend answered 404 Not Found for GET /items/{itemId} (tool get_item): "
+NOT_FOUND = ("The backend answered 404 Not Found for GET /items/{sku} (tool get_item): "
              "nothing found; check the identifier.")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from log_support import messages
 import redis
 from click.testing import CliRunner
 from fastmcp.exceptions import ToolError
@@ -315,7 +316,8 @@ def test_observers_for_builds_the_shared_limiter_and_metrics_see_it(
                           "'redis://127.0.0.1:9/0', key_prefix: 'x:y'}}\n")
     metrics = Metrics(rate_limit_store=True)
     chain = observers_for(load(path, environ={}), metrics).observers
-    assert [type(o).__name__ for o in chain] == ["SharedRateLimiter", "Metrics", "AuditLog"]
+    assert [type(o).__name__ for o in chain] == ["SharedRateLimiter", "Metrics", "BreakerLog",
+                                                     "AuditLog"]
     limiter = chain[0]
     assert isinstance(limiter, SharedRateLimiter)
     assert limiter.key("ops") == "x:y:ops"
@@ -334,5 +336,6 @@ def test_serve_without_the_redis_extra_says_how_to_get_it(
                           "store: 'redis://127.0.0.1:9/0'}}\n")
     result = CliRunner().invoke(main, ["serve", "--config", str(path)], env={})
     assert result.exit_code == 1
-    assert result.output == (f"{path}: server.rate_limit.store needs the Redis client, which "
-                             "is not installed: pip install 'facade-mcp[redis]'\n")
+    assert messages(result.output) == [
+        f"{path}: server.rate_limit.store needs the Redis client, which is not installed: "
+        "pip install 'facade-mcp[redis]'"]
