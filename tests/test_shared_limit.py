@@ -252,7 +252,7 @@ async def test_a_store_that_cannot_be_reached_falls_back_open_and_recovers(
             assert reports.events == ["connection", False]  # the probe's failure only
             down = [r.getMessage() for r in caplog.records]
             assert len(down) == 1
-            assert down[0].startswith(f"facade: the rate limit store {server.url} is "
+            assert down[0].startswith(f"the rate limit store {server.url} is "
                                       "unreachable (ConnectionError: ")
             assert down[0].endswith("limiting with this replica's own bucket "
                                     "(on_store_error: open) until it is back")
@@ -263,7 +263,7 @@ async def test_a_store_that_cannot_be_reached_falls_back_open_and_recovers(
             await shared.admit(call("fresh"))
             assert reports.events == ["connection", False, True]
             assert caplog.records[-1].getMessage() == (
-                f"facade: the rate limit store {server.url} is back; the limit is shared "
+                f"the rate limit store {server.url} is back; the limit is shared "
                 "by the replicas again")
             assert shared.up
     finally:

@@ -166,7 +166,7 @@ class SharedRateLimiter(Observer):
             policy = ("limiting with this replica's own bucket" if self.store.on_error == "open"
                       else "refusing tool calls")
             detail = scrub(str(exc))[:200] or "no detail"
-            logger.warning("facade: the rate limit store %s is unreachable (%s: %s); %s "
+            logger.warning("the rate limit store %s is unreachable (%s: %s); %s "
                            "(on_store_error: %s) until it is back", self.store.shown,
                            type(exc).__name__, detail, policy, self.store.on_error)
             self._report.rate_limit_store_changed(False)
@@ -176,7 +176,7 @@ class SharedRateLimiter(Observer):
 
     def _recovered(self) -> None:
         self.up, self._backoff = True, MIN_BACKOFF
-        logger.warning("facade: the rate limit store %s is back; the limit is shared by the "
+        logger.warning("the rate limit store %s is back; the limit is shared by the "
                        "replicas again", self.store.shown)
         self._report.rate_limit_store_changed(True)
 
