@@ -19,6 +19,9 @@ run lands on both sides.
 - calls: `tools/call` one after another on `bench/curations/calls.yaml` against
   `bench/backend.py`: ~0.5 KB `get_item` and ~200 KB `list_items` (include + redaction);
   p50 and mean wall latency, and the server's CPU time per call (from /proc).
+- inproc: the same calls in one process per version, through fastmcp's in-memory
+  `Client(server)`: the CPU time per call of server and client together, with no pipes
+  or process scheduling in between (the steadiest per-call figure on a busy machine).
 
 Only 127.0.0.1 is used. Nothing is asserted: the figures are printed.
 """
@@ -145,6 +148,47 @@ def calls(tree: Path, url: str, count: int) -> dict[str, tuple[list[float], floa
     return out
 
 
+def inproc(tree: Path, url: str, count: int) -> dict[str, tuple[float, float]]:
+    """Per tool: (CPU seconds, wall seconds) per call, in a child process of that version."""
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(count)],
+                         env={**child_env(FACADE_ARTIFACT="off", BENCH_BACKEND_URL=url),
+                              "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True,
+                         text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1][:200])
+    return {tool: (cpu, wall) for tool, cpu, wall in json.loads(out.stdout)}
+
+
+def child(url: str, count: int) -> None:
+    """`--child`: the in-memory calls of the facade on PYTHONPATH, printed as JSON."""
+    import asyncio
+
+    from fastmcp import Client
+
+    from facade import load
+    try:
+        from facade.serve.server import build_server
+    except ImportError:  # before the layout of 0.2
+        from facade.server import build_server  # type: ignore[no-redef]
+
+    server = build_server(load(CURATIONS / "calls.yaml"))
+
+    async def run() -> list[tuple[str, float, float]]:
+        found = []
+        async with Client(server) as client:
+            for tool, args in (("get_item", {"sku": "SKU-1"}), ("list_items", {})):
+                for _ in range(30):
+                    await client.call_tool(tool, args)
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(count):
+                    await client.call_tool(tool, args)
+                found.append((tool, (time.process_time() - cpu) / count,
+                              (time.perf_counter() - wall) / count))
+        return found
+
+    print(json.dumps(asyncio.run(run())))
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms" if seconds >= 0.01 else f"{seconds * 1000:.3f} ms"
 
@@ -161,7 +205,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls per tool per round")
     parser.add_argument("--specs", default="example,stripe,github",
                         help="curations for cold/warm: example and/or bench curations")
-    parser.add_argument("--sections", default="cold,warm,calls")
+    parser.add_argument("--sections", default="cold,warm,calls,inproc")
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2], int(sys.argv[3]))
+        return
     opts = parser.parse_args()
     sections = opts.sections.split(",")
     curations = {name: EXAMPLE if name == "example" else CURATIONS / f"{name}.yaml"
@@ -199,6 +246,10 @@ def main() -> None:
                             wall, cpu = start(tree, curation, env)
                             record(f"warm {name}: wall", version, wall)
                             record(f"warm {name}: CPU", version, cpu)
+                    if "inproc" in sections:
+                        for tool, (cpu, wall) in inproc(tree, url, opts.calls).items():
+                            record(f"in-process {tool}: CPU", version, cpu)
+                            record(f"in-process {tool}: wall", version, wall)
                     if "calls" in sections:
                         for tool, (times, cpu) in calls(tree, url, opts.calls).items():
                             record(f"call {tool}: p50", version, percentile(times, 50))
