@@ -199,8 +199,17 @@ class Lifecycle:
             self.draining_since = self.clock()
             say(f"facade: draining: {self.in_flight} request(s) in flight, "
                 f"up to {self.grace:g}s to finish")
-            for hook in self.on_drain:  # listen streams end now: they would never finish
-                hook()
+            # Listen streams end now: they would never finish. Run from the event loop, not
+            # from the signal handler this is called in (which may interrupt the loop).
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            for hook in self.on_drain:
+                if loop is None:
+                    hook()
+                else:
+                    loop.call_soon_threadsafe(hook)
 
     def drained(self) -> bool:
         if self.draining_since is None:

@@ -128,8 +128,8 @@ class Reloader:
                       "restart; still serving the last version")
             return False
         self._swap(new)
+        await self.listeners.publish()  # in memory, at once; sessions may be slow to answer
         await self._notify()
-        await self.listeners.publish()
         return True
 
     def _swap(self, new: Facade) -> None:
