@@ -18,7 +18,7 @@ from facade.errors import Problem
 from facade.shaping import Shaper
 
 __all__ = ["Argument", "AuthSettings", "BackendSettings", "Facade", "HTTPBinding",
-           "JWTSettings", "PromptDefinition", "RateLimit", "RateLimitStore",
+           "JWTSettings", "ListCacheHint", "PromptDefinition", "RateLimit", "RateLimitStore",
            "ResourceDefinition", "ServeLimits", "ServeSettings", "StaticToken",
            "TokenExchangeSettings", "ToolDefinition",
            "agent_path", "annotations_for", "masked_url", "tool_name_for", "unique_tool_name"]
@@ -291,6 +291,15 @@ class ServeLimits:
     max_connections: int = 1000  # open connections; past it uvicorn answers 503
     request_timeout: float = 10.0  # to read a request's headers and body
     keep_alive: int = 5  # idle seconds before a kept-alive connection is closed
+    max_listeners: int = 256  # subscriptions/listen streams open at once
+
+
+@dataclass(frozen=True)
+class ListCacheHint:
+    """`server.list_cache`: the SEP-2549 cache hint on tools/list and the other lists."""
+
+    ttl: int  # seconds
+    scope: Literal["private", "public"] = "private"
 
 
 @dataclass(frozen=True)
@@ -303,6 +312,7 @@ class ServeSettings:
     rate_limit: RateLimit | None = None
     shutdown_grace: float = 20.0
     limits: ServeLimits = field(default_factory=ServeLimits)
+    list_cache: ListCacheHint | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from facade.errors import CurationError, PathPart, Problem
 from facade.loading.curation import TOOL_NAME_PATTERN, MultiCuration, ServerInfo
 from facade.loading.extras import build_prompts
-from facade.loading.server_section import serve_settings
+from facade.loading.server_section import per_caller, serve_settings
 from facade.loading.environ import EnvExpander
 from facade.loading.single import Compiled, SingleLoader
 from facade.loading.spec import locate_spec
@@ -137,7 +137,9 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
         merged.add(api, ac.namespace, facade, loader.compiled)
     problems = merged.problems
 
-    serving = serve_settings(multi.server, EnvExpander(doc, environ, problems), problems, doc)
+    serving = serve_settings(multi.server, EnvExpander(doc, environ, problems), problems, doc,
+                             [name for api, ac in multi.apis.items() for name in per_caller(
+                                 [*ac.tools.items(), *ac.resources.items()], f"apis.{api}.")])
     # Every declared name, built or not: a tool with problems of its own is not also
     # reported as unknown by the prompts that name it.
     declared = [final_name(ac.namespace, name) for ac in multi.apis.values()

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Auth", "Backend", "CircuitBreaker", "InboundAuth",
-           "JWTAuth", "RateLimitCuration", "Retries", "ServerInfo", "ServerLimits",
+           "JWTAuth", "ListCache", "RateLimitCuration", "Retries", "ServerInfo", "ServerLimits",
            "StaticTokenAuth", "StrictModel", "Timeouts", "TokenExchange"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -119,6 +119,25 @@ class ServerLimits(StrictModel):
     keep_alive: int = Field(
         5, ge=1, description="Seconds an idle kept-alive connection stays open."
     )
+    max_listeners: int = Field(
+        256, ge=1, description="`subscriptions/listen` streams open at once (2026-07-28 "
+        "clients of `serve --watch` waiting for list changes); past it a listen request is "
+        "answered 503. They are not counted in `max_in_flight`."
+    )
+
+
+class ListCache(StrictModel):
+    """Cache hints on `tools/list` and the other lists, for 2026-07-28 clients (SEP-2549)."""
+
+    ttl: int = Field(
+        ge=1, le=86400, description="Seconds a client may reuse a list before asking again "
+        "(sent as `ttlMs`)."
+    )
+    scope: Literal["private", "public"] = Field(
+        "private", description="`private`: a cached list is reused only for the caller who "
+        "got it. `public`: it may be shared between callers (refused when a tool or "
+        "resource has `scopes` or `claims`, which make the list depend on the caller)."
+    )
 
 
 class ServerInfo(StrictModel):
@@ -146,6 +165,10 @@ class ServerInfo(StrictModel):
     limits: ServerLimits = Field(
         default_factory=ServerLimits, description="Load shedding, connection cap and "
         "timeouts for slow clients (`serve --transport http`)."
+    )
+    list_cache: ListCache | None = Field(
+        None, description="How long clients may cache `tools/list` (and the resource and "
+        "prompt lists); without it, no cache hint is sent."
     )
 
 

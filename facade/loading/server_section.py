@@ -12,7 +12,7 @@ other frozen definitions; `facade.serve.http` and `facade.serve.inbound` do the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from facade.loading.yamlsource import YAMLDocument
 from facade.tools import (
     AuthSettings,
     JWTSettings,
+    ListCacheHint,
     RateLimit,
     RateLimitStore,
     ServeLimits,
@@ -30,16 +31,18 @@ from facade.tools import (
     masked_url,
 )
 
-__all__ = ["serve_settings", "tool_problems"]
+__all__ = ["per_caller", "serve_settings", "tool_problems"]
 
 Expand = Callable[[str, tuple[PathPart, ...]], str]
 _SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")  # RFC 6749 §3.3 scope-token
 
 
 def serve_settings(info: ServerInfo, expand: Expand, problems: list[Problem],
-                   doc: YAMLDocument) -> ServeSettings:
+                   doc: YAMLDocument, per_caller: Sequence[str] = ()) -> ServeSettings:
     """The serving settings of a curation; `${VAR}`s in URLs, issuer, audience and the
-    allow-lists are expanded with `expand`, which reports unset variables itself."""
+    allow-lists are expanded with `expand`, which reports unset variables itself.
+    `per_caller` names the tools and resources whose listing depends on the caller
+    (`scopes`, `claims`): a list cache hint must not let callers share their lists."""
     at: tuple[PathPart, ...] = ("server",)
     hosts = tuple(expand(h, (*at, "allowed_hosts", i)) for i, h in enumerate(info.allowed_hosts))
     origins = tuple(expand(o, (*at, "allowed_origins", i))
@@ -50,12 +53,21 @@ def serve_settings(info: ServerInfo, expand: Expand, problems: list[Problem],
                                         f"{origin!r} is not an origin",
                                         hint="scheme and host, e.g. https://chat.example.com"))
     limit = info.rate_limit
+    cache = info.list_cache
+    if cache is not None and cache.scope == "public" and per_caller:
+        shown = ", ".join(per_caller[:3]) + (f" and {len(per_caller) - 3} more"
+                                             if len(per_caller) > 3 else "")
+        problems.append(doc.problem(
+            (*at, "list_cache", "scope"), "a public list cache lets one caller's tools/list "
+            f"be served to another, and here the list depends on the caller: {shown} "
+            "(`scopes` or `claims`)", hint="use `scope: private`"))
     return ServeSettings(
         auth=_auth(info, expand, problems, doc) if info.auth else None,
         allowed_hosts=hosts, allowed_origins=origins,
         rate_limit=_rate_limit(limit, expand, problems, doc) if limit else None,
         shutdown_grace=info.shutdown_grace,
         limits=ServeLimits(**info.limits.model_dump()),
+        list_cache=ListCacheHint(cache.ttl, cache.scope) if cache else None,
     )
 
 
@@ -140,6 +152,13 @@ def _auth(info: ServerInfo, expand: Expand, problems: list[Problem], doc: YAMLDo
                                         hint="the value your identity provider puts in `aud` "
                                         "for this façade, often its public URL"))
     return AuthSettings(tokens=tokens, jwt=jwt, public_url=public_url)
+
+
+def per_caller(operations: Sequence[tuple[str, ToolCuration]], at: str = "") -> list[str]:
+    """Where the tools and resources whose listing depends on the caller are curated
+    (`tools.get_item`; `at` is `apis.<api>.` in a multi-API curation)."""
+    return [f"{at}{section_of(tool)}.{name}" for name, tool in operations
+            if tool.scopes or tool.claims]
 
 
 def tool_problems(doc: YAMLDocument, name: str, tool: ToolCuration,

@@ -25,7 +25,7 @@ from facade.loading.lint import TextFindings, clean_schema, clean_text, oversize
 from facade.loading.outputs import OutputSchemas
 from facade.loading.overlays import read_overlays
 from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
-from facade.loading.server_section import serve_settings, tool_problems
+from facade.loading.server_section import per_caller, serve_settings, tool_problems
 from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec, locate_spec
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import (
@@ -85,7 +85,8 @@ class SingleLoader:
         self.problems += caller_problems(
             self.doc, ("backend",), c.backend.auth, c.backend.identity_headers,
             [*c.tools.items(), *c.resources.items()], self.inbound_auth)
-        serving = serve_settings(self.curation.server, self.expand, self.problems, self.doc)
+        serving = serve_settings(self.curation.server, self.expand, self.problems, self.doc,
+                                 per_caller([*c.tools.items(), *c.resources.items()]))
         path, display = self._spec_path()
         if compiled is None:
             compiled = self.compile(path, display)

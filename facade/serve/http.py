@@ -4,7 +4,9 @@ What wraps the FastMCP app, outermost first:
 
     _Front        /healthz /readyz /metrics pass straight through (probes and scrapers send
                   pod IPs as Host); everything else is Host/Origin-checked (421/403, fastmcp's
-                  `HostOriginGuardMiddleware` in strict mode) and counted while in flight
+                  `HostOriginGuardMiddleware` in strict mode) and counted while in flight;
+                  `subscriptions/listen` streams (`serve --watch`, 2026-07-28 clients) are
+                  counted apart, as they stay open until the client leaves or a drain
     InboundTraceContext
                   (while tracing) the request's `traceparent` header parents its spans
     FastMCP app   auth (401 + WWW-Authenticate, RFC 9728 metadata), /mcp, custom routes
@@ -54,6 +56,7 @@ __all__ = ["MCP_PATH", "PROBE_PATHS", "BindRefused", "Lifecycle", "ServeError", 
            "check_bind", "describe", "http_app", "public_url_for", "run", "say", "serve_http"]
 
 MCP_PATH = "/mcp"
+_LISTEN = b"subscriptions/listen"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 logger = logging.getLogger("facade.serve")
 
@@ -112,6 +115,7 @@ def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | 
     reloader = getattr(server, "facade_reloader", None)
     if reloader is not None:  # readiness counts the tools a reload brings
         reloader.on_swap.append(lambda new: setattr(lifecycle, "tool_count", len(new.tools)))
+        lifecycle.on_drain.append(reloader.listeners.close)
     if auth is not None and (watch or any(t.scopes for t in facade.tools)):
         scopes = ToolScopes(_scopes(facade), observer)
         server.add_middleware(scopes)
@@ -176,7 +180,9 @@ class Lifecycle:
     grace: float
     clock: Callable[[], float] = time.monotonic
     in_flight: int = 0
+    listening: int = 0  # open subscriptions/listen streams, not counted in `in_flight`
     draining_since: float | None = field(default=None)
+    on_drain: list[Callable[[], None]] = field(default_factory=list)
 
     async def not_ready(self) -> list[str]:
         """Why this replica should get no traffic; empty when it is ready.
@@ -202,6 +208,17 @@ class Lifecycle:
             self.draining_since = self.clock()
             say(f"draining: {self.in_flight} request(s) in flight, "
                 f"up to {self.grace:g}s to finish")
+            # Listen streams end now: they would never finish. Run from the event loop, not
+            # from the signal handler this is called in (which may interrupt the loop).
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            for hook in self.on_drain:
+                if loop is None:
+                    hook()
+                else:
+                    loop.call_soon_threadsafe(hook)
 
     def drained(self) -> bool:
         if self.draining_since is None:
@@ -221,6 +238,7 @@ class _Front:
         self.app = app
         self.lifecycle = lifecycle
         self.max_in_flight = settings.limits.max_in_flight
+        self.max_listeners = settings.limits.max_listeners
         self.metrics = metrics
         self.guarded = HostOriginGuardMiddleware(
             app, allowed_hosts=list(settings.allowed_hosts),
@@ -229,6 +247,9 @@ class _Front:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
             await self.app(scope, receive, send)
+            return
+        if (b"mcp-method", _LISTEN) in scope["headers"]:
+            await self._listen(scope, receive, send)
             return
         if self.lifecycle.in_flight >= self.max_in_flight:
             await self._shed(scope, receive, send)
@@ -248,15 +269,34 @@ class _Front:
         finally:
             self.lifecycle.in_flight -= 1
 
+    async def _listen(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A `subscriptions/listen` stream (the SDK checks that the `Mcp-Method` header
+        matches the body's method). It lasts until its client leaves or a drain begins,
+        so it takes no `max_in_flight` slot, only one of `max_listeners`."""
+        lifecycle = self.lifecycle
+        if lifecycle.draining_since is not None:
+            await self._shed(scope, receive, send, "facade is shutting down; listen to "
+                             "another replica, or retry in 1 s")
+            return
+        if lifecycle.listening >= self.max_listeners:
+            await self._shed(scope, receive, send, f"facade has {self.max_listeners} listen "
+                             "streams open on this replica; retry in 1 s")
+            return
+        lifecycle.listening += 1
+        try:
+            await self.guarded(scope, receive, send)
+        finally:
+            lifecycle.listening -= 1
 
-    async def _shed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """This replica is at `server.limits.max_in_flight`: say so at once, cheaply,
-        rather than queue the request behind the others (where it would wait out its
-        client's timeout, and make every other call slower)."""
+    async def _shed(self, scope: Scope, receive: Receive, send: Send,
+                    message: str | None = None) -> None:
+        """This replica is at `server.limits.max_in_flight` (or at what `message` says):
+        say so at once, cheaply, rather than queue the request behind the others (where it
+        would wait out its client's timeout, and make every other call slower)."""
         if self.metrics is not None:
             self.metrics.shed()
-        message = (f"facade is overloaded: {self.max_in_flight} requests are under way on "
-                   "this replica; retry in 1 s")
+        message = message or (f"facade is overloaded: {self.max_in_flight} requests are "
+                              "under way on this replica; retry in 1 s")
         body = json.dumps({"jsonrpc": "2.0", "id": None,
                            "error": {"code": -32000, "message": message}})
         await Response(body, status_code=503, media_type="application/json", headers={

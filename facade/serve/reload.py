@@ -2,7 +2,9 @@
 
 A valid new version replaces the curated tools, resources and prompts in one step (no
 request sees half of each), and every connected client gets `notifications/tools/
-list_changed` (and the resource and prompt equivalents). An invalid one is rejected with
+list_changed` (and the resource and prompt equivalents): on its session for a client of the
+handshake era, on its `subscriptions/listen` streams for a 2026-07-28 one
+(`facade.serve.listen`). An invalid one is rejected with
 the same lines `facade check` prints, and the last good version keeps serving. Changes to
 `backend:` or `server:` need a restart (clients, credentials and listeners are built once);
 such a version is rejected with a message saying so.
@@ -29,6 +31,7 @@ from facade.call.events import Observer
 from facade.errors import LoadError
 from facade.loading.loader import compile_facade
 from facade.serve.components import Upstreams, add_components, remove_components
+from facade.serve.listen import ListChanges
 from facade.tools import Facade
 
 __all__ = ["Reloader"]
@@ -70,6 +73,7 @@ class Reloader:
         self.on_swap: list[Callable[[Facade], None]] = []
         self._sessions = _Sessions()
         server.add_middleware(self._sessions)
+        self.listeners = ListChanges(server, facade.serving.limits.max_listeners)
         self._files: list[Path] = [self.config]
         self._seen: Snapshot = {}
 
@@ -84,6 +88,7 @@ class Reloader:
         try:
             yield
         finally:
+            self.listeners.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -123,6 +128,7 @@ class Reloader:
                            "serving the last version", name, where)
             return False
         self._swap(new)
+        await self.listeners.publish()  # in memory, at once; sessions may be slow to answer
         await self._notify()
         return True
 

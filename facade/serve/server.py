@@ -114,6 +114,7 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
                 await each.aclose()
             await observer.aclose()  # e.g. the shared rate limit's connections
 
+    hint = facade.serving.list_cache
     server: FastMCP[Any] = FastMCP(
         name=facade.name,
         instructions=facade.instructions,
@@ -123,7 +124,15 @@ def build_server(facade: Facade, *, environ: Mapping[str, str] | None = None,
         dereference_schemas=False,  # schemas are self-contained already, built at load
         on_duplicate="error",
         auth=auth,
+        cache_ttl=hint.ttl if hint else None,
+        cache_scope=hint.scope if hint else None,
     )
+    if hint is not None:
+        # fastmcp applies one hint to every cacheable method, `resources/read` too. A read
+        # is a backend call whose answer changes on its own schedule and may be the caller's
+        # own data: a list hint must not let clients reuse it. (`_mcp_server` is fastmcp's
+        # SDK server, which holds the hints by method; fastmcp has no public accessor.)
+        server._mcp_server.cache_hints.pop("resources/read", None)
     add_components(server, facade, upstreams, observer)
     if watch is not None:
         reloader = Reloader(server, watch, facade, upstreams, observer)
