@@ -199,9 +199,15 @@ def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], targ
               "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
 @click.option("--watch", is_flag=True, help="Reload the curation and spec when they "
               "change; an invalid version is rejected and the last good one keeps serving.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              envvar="FACADE_WORKERS", help="HTTP worker processes sharing the port, e.g. "
+              "one per core (also FACADE_WORKERS).")
 def serve(config: Path, transport: str, host: str, port: int,
-          allow_unauthenticated: bool, watch: bool) -> None:
+          allow_unauthenticated: bool, watch: bool, workers: int) -> None:
     """Serve the curated tools over stdio or streamable HTTP (at /mcp)."""
+    if transport == "stdio" and workers > 1:
+        raise click.UsageError(f"--workers {workers} needs --transport http: over stdio one "
+                               "client talks to one process")
     facade = load_facade(config)
     if transport == "stdio":
         from facade.serve.observe import observers_for
@@ -210,9 +216,16 @@ def serve(config: Path, transport: str, host: str, port: int,
             transport="stdio", show_banner=False)
         return
     from facade.serve.http import ServeError, serve_http
+    from facade.serve.workers import serve_workers
 
     try:
-        serve_http(facade, host=host, port=port, allow_unauthenticated=allow_unauthenticated,
-                   watch=config if watch else None)
+        if workers > 1:
+            serve_workers(facade, host=host, port=port, workers=workers,
+                          allow_unauthenticated=allow_unauthenticated,
+                          watch=config if watch else None)
+        else:
+            serve_http(facade, host=host, port=port,
+                       allow_unauthenticated=allow_unauthenticated,
+                       watch=config if watch else None)
     except ServeError as exc:
         fail(f"{facade.config_file}: {exc}")

@@ -15,11 +15,21 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_circuit_breaker_state{backend,facade_circuit_breaker_state}   enum
     facade_requests_shed_total                       HTTP requests answered 503 (overload)
     facade_token_exchanges_total{backend,outcome}    ok | refused | failed | unavailable
+
+With `serve --workers N` (N > 1) each worker process keeps its values in memory-mapped files
+of one directory (prometheus-client's multiprocess mode) and `/metrics`, whichever worker
+answers it, reads them all: counters and histograms are summed over the workers, live or
+exited; the in-flight gauge is summed over live workers; the breaker, an `Enum` with one
+process, becomes a gauge counting the live workers whose breaker is in each state (each
+worker has its own breaker). Collectors that read the current process (`process_*`) cannot
+be aggregated so: `registry_for` is where the registry that `/metrics` renders is built.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,12 +40,14 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
+    values,
 )
 
 from facade.call.events import CallRecord, Observer
 from facade.deviations import Deviation
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "registry_for", "use_multiprocess"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -44,20 +56,44 @@ BREAKER_STATES = ["closed", "half_open", "open"]
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+def use_multiprocess(directory: Path) -> None:
+    """Make every metric created from now on in this process keep its values in
+    `directory` (a worker of `serve --workers N`, right after it is forked).
+
+    prometheus-client picks the value class once, when it is imported, from
+    `PROMETHEUS_MULTIPROC_DIR`; the parent imported it before it knew how many workers it
+    would fork, so the choice is made again here."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+def registry_for(multiprocess_dir: Path | None) -> CollectorRegistry:
+    """The registry `/metrics` renders: this process's own metrics register into it; or,
+    across workers, only the collector that reads every worker's files (metrics are then
+    created without a registry, else they would be counted twice)."""
+    registry = CollectorRegistry(auto_describe=True)
+    if multiprocess_dir is not None:
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return registry
+
+
 class Metrics(Observer):
     """Counters, histograms and gauges for every call and backend attempt."""
 
-    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = ()) -> None:
+    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = (),
+                 multiprocess_dir: Path | None = None) -> None:
         """`tools` and `backends` (base URLs, one breaker each) get series from the start,
-        so rates and alerts see zeros."""
-        self.registry = r = CollectorRegistry(auto_describe=True)
+        so rates and alerts see zeros. With `multiprocess_dir` (a worker of `serve
+        --workers N`, after `use_multiprocess`), `/metrics` aggregates every worker's."""
+        self.registry = registry_for(multiprocess_dir)
+        r = self.registry if multiprocess_dir is None else None
         self.calls = Counter("facade_tool_calls", "Tool calls by tool and outcome.",
                              ["tool", "outcome"], registry=r)
         self.duration = Histogram("facade_tool_call_duration_seconds",
                                   "Tool call latency, validation to result.", ["tool"],
                                   buckets=_BUCKETS, registry=r)
         self.in_flight = Gauge("facade_tool_calls_in_flight", "Tool calls under way.",
-                               ["tool"], registry=r)
+                               ["tool"], registry=r, multiprocess_mode="livesum")
         self.responses = Counter("facade_backend_responses",
                                  "Backend answers by tool and HTTP status.",
                                  ["tool", "status"], registry=r)
@@ -72,8 +108,15 @@ class Metrics(Observer):
                                   "Answers' deviations from the documented response schema, "
                                   "one per call for each distinct path and kind.",
                                   ["tool", "kind"], registry=r)
-        self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit breaker.",
-                            ["backend"], states=BREAKER_STATES, registry=r)
+        self.breaker: Enum | Gauge
+        if multiprocess_dir is None:
+            self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit "
+                                "breaker.", ["backend"], states=BREAKER_STATES, registry=r)
+        else:  # Enum has no multiprocess mode: count the workers in each state
+            self.breaker = Gauge("facade_circuit_breaker_state", "Workers whose circuit "
+                                 "breaker for the backend is in each state.",
+                                 ["backend", "facade_circuit_breaker_state"], registry=None,
+                                 multiprocess_mode="livesum")
         self.shed_requests = Counter("facade_requests_shed",
                                      "HTTP requests answered 503 because this replica had "
                                      "server.limits.max_in_flight under way.", registry=r)
@@ -85,7 +128,7 @@ class Metrics(Observer):
             self.duration.labels(tool)
             self.in_flight.labels(tool).set(0)
         for backend in backends:
-            self.breaker.labels(backend).state("closed")
+            self.breaker_changed(backend, "closed")
 
     def call_started(self, record: CallRecord) -> None:
         self._open.add(record.request_id)
@@ -112,8 +155,13 @@ class Metrics(Observer):
         self.retries.labels(tool, reason).inc()
 
     def breaker_changed(self, backend: str, state: str) -> None:
-        if state in BREAKER_STATES:
+        if state not in BREAKER_STATES:
+            return
+        if isinstance(self.breaker, Enum):
             self.breaker.labels(backend).state(state)
+            return
+        for each in BREAKER_STATES:
+            self.breaker.labels(backend, each).set(1 if each == state else 0)
 
     def shed(self) -> None:
         self.shed_requests.inc()

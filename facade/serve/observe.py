@@ -73,12 +73,14 @@ class Observers(Observer):
 
 class AuditLog(Observer):
     """One JSON line per tool call. Argument values appear only for the names in
-    `audit_args[tool]` (the curation's `audit_args`); registered secrets are masked."""
+    `audit_args[tool]` (the curation's `audit_args`); registered secrets are masked. A
+    worker of `serve --workers N` adds its number, `worker`."""
 
     def __init__(self, audit_args: dict[str, frozenset[str]] | None = None,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, worker: int | None = None) -> None:
         self.audit_args = audit_args or {}
         self._stream = stream
+        self.worker = worker
 
     def facade_changed(self, facade: Facade) -> None:
         self.audit_args = audit_args_of(facade)
@@ -99,6 +101,8 @@ class AuditLog(Observer):
         }
         if record.deviations:
             entry["deviations"] = record.deviations
+        if self.worker is not None:
+            entry["worker"] = self.worker
         arguments = {k: v for k, v in (record.arguments or {}).items() if k in allowed}
         if arguments:
             entry["arguments"] = arguments
@@ -155,10 +159,11 @@ def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
             for t in (*facade.tools, *(r.tool for r in facade.resources))}
 
 
-def observers_for(facade: Facade, *more: Observer) -> Observers:
+def observers_for(facade: Facade, *more: Observer, worker: int | None = None) -> Observers:
     """What `facade serve` observes calls with: the rate limit (if any) first, so a refused
-    call starts nothing else, then `more` (metrics), then the audit log."""
+    call starts nothing else, then `more` (metrics), then the audit log (of `worker`, with
+    `--workers N`)."""
     limit = facade.serving.rate_limit
     chain: list[Observer] = [RateLimiter(limit.per_minute, limit.burst)] if limit else []
-    audit = AuditLog(audit_args_of(facade))
+    audit = AuditLog(audit_args_of(facade), worker=worker)
     return Observers([*chain, *more, audit])
