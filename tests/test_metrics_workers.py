@@ -12,6 +12,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from facade.serve.http import ServeError
+from facade.serve.workers import metrics_dir
+
 WORKERS = textwrap.dedent("""
     import multiprocessing, sys, time
     from pathlib import Path
@@ -125,3 +130,25 @@ def test_one_process_keeps_its_own_registry() -> None:
     assert "The backend's circuit breaker." in text
     assert [c for c in metrics.registry.collect() if c.name == "facade_circuit_breaker_state"
             ][0].type == "stateset"
+
+
+def test_a_metrics_directory_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ServeError, match=(
+            rf"^cannot prepare the metrics directory of the workers in {blocker}/metrics: "
+            r".+ \(set PROMETHEUS_MULTIPROC_DIR to a writable directory\)$")):
+        with metrics_dir({"PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")}):
+            pass
+
+
+def test_the_operators_metrics_directory_is_emptied_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "counter_12345.db").write_bytes(b"from an earlier run")
+    (tmp_path / "notes.txt").write_text("not ours")
+    with metrics_dir({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as path:
+        assert path == tmp_path
+        assert sorted(p.name for p in path.iterdir()) == ["notes.txt"]
+    assert tmp_path.is_dir()
+    with metrics_dir({}) as made:
+        assert made.is_dir() and not any(made.iterdir())
+    assert not made.exists()  # a temporary one is removed

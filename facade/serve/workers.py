@@ -111,9 +111,9 @@ def serve_workers(facade: Facade, *, host: str, port: int, workers: int,
                       parent=worker.parent)
         return 0 if started else 3  # uvicorn's own code for a start-up failure
 
-    say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}/mcp "
-        f"({describe(settings)}; {workers} workers)")
-    with metrics_dir(environ) as directory:
+    with contextlib.closing(sock), metrics_dir(environ) as directory:
+        say(f"facade: serving {len(facade.tools)} tool(s) at http://{host}:{port}/mcp "
+            f"({describe(settings)}; {workers} workers)")
         supervise(run_worker, sock, workers, directory, settings.shutdown_grace)
     say(f"facade: stopped ({workers} workers)")
 
@@ -141,20 +141,30 @@ def bind(host: str, port: int) -> socket.socket:
 def metrics_dir(environ: Mapping[str, str]) -> Iterator[Path]:
     """The multiprocess metrics directory, empty: the operator's (`PROMETHEUS_MULTIPROC_DIR`),
     created if missing and rid of the `.db` files of an earlier run, or a temporary one
-    removed afterwards."""
+    removed afterwards.
+
+    Raises:
+        ServeError: the directory cannot be created or emptied.
+    """
     given = environ.get(METRICS_DIR_ENV)
-    if given:
-        path = Path(given)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
-            stale.unlink()
-        yield path
-        return
-    path = Path(tempfile.mkdtemp(prefix="facade-metrics-"))
+    try:
+        if given:
+            path = Path(given)
+            path.mkdir(parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        else:
+            path = Path(tempfile.mkdtemp(prefix="facade-metrics-"))
+    except OSError as exc:
+        where = given or tempfile.gettempdir()
+        raise ServeError(f"cannot prepare the metrics directory of the workers in {where}: "
+                         f"{exc.strerror or exc} (set {METRICS_DIR_ENV} to a writable "
+                         "directory)") from None
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def supervise(run_worker: Callable[[Worker], int], sock: socket.socket, count: int,
