@@ -14,7 +14,8 @@ slices of half a second, the servers interleaved slice by slice, so that other w
 machine lands on every server alike. Goodput counts calls answered without error; a call
 shed with 503 is counted apart and its client waits the `Retry-After`.
 
-Beside calls/s, each cell reports the CPU time the server's processes used per call
+Table 5c first measures the same calls' CPU cost in one process (bench/inprocess.py), and
+beside calls/s, each cell of table 5 reports the CPU time the server's processes used per call
 (user + system, from /proc, the workers' included): what a call costs, whatever else the
 machine is doing at the time, and the figure that decides throughput once a core is
 saturated.
@@ -204,6 +205,10 @@ def _workers_seen(log: Path, since: int) -> Counter[int]:
 def run(opts: Options) -> None:
     rounds = max(1, round(opts.duration / SLICE))
     load_before = os.getloadavg()
+    import inprocess
+
+    with backend() as url:
+        inprocess.run(url, opts.quick)
     with backend() as url, servers(url, opts) as targets:
         for clients in CONCURRENCY:
             for _ in range(rounds):

@@ -26,6 +26,7 @@ parent marks each exited worker dead so that live gauges forget it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import shutil
@@ -178,6 +179,9 @@ def supervise(run_worker: Callable[[Worker], int], sock: socket.socket, count: i
     """
     context = multiprocessing.get_context("fork")
     parent = os.getpid()
+    # What the parent loaded stays shared with the workers until written to: keep the
+    # garbage collector's passes (which write to every object they visit) off it.
+    gc.freeze()
     workers: dict[int, BaseProcess] = {}
     for index in range(1, count + 1):
         worker = Worker(index, metrics, sock, parent)
