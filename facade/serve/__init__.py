@@ -1,6 +1,6 @@
 """Serve time: the FastMCP server and what stands around it.
 
 Building the server (`server`, `components`), HTTP serving with probes and Host/Origin
-checks (`http`), inbound auth (`inbound`), the observers of each call (`observe` for the
+checks (`http`), several worker processes on one port (`workers`), inbound auth (`inbound`), the observers of each call (`observe` for the
 audit log and rate limit, `metrics`), and hot reload (`reload`).
 """

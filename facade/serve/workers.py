@@ -242,6 +242,13 @@ def _how(exitcode: int | None) -> str:
 
 
 def _work(run_worker: Callable[[Worker], int], worker: Worker) -> None:
-    """A forked worker: its metrics go to the shared directory, then it serves."""
+    """A forked worker: its metrics go to the shared directory, then it serves. Until its
+    server takes the signals over, SIGINT is ignored and SIGTERM ends it quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_before_serving)
     use_multiprocess(worker.metrics)
     sys.exit(run_worker(worker))
+
+
+def _stop_before_serving(sig: int, frame: FrameType | None) -> None:
+    sys.exit(0)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -216,3 +217,18 @@ def test_a_missing_credential_is_said_once(tmp_path: Path, backend_url: str) -> 
     # Said before any worker started (none logged its start) and nothing was served.
     assert "Started server process" not in stderr and "facade: serving" not in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_port_in_use_is_said_once(tmp_path: Path, backend_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(serve_command("--transport", "http", "--port", str(port),
+                                            "--workers", "2"),
+                              env=child_env(backend_url), stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1
+    stderr = done.stderr.decode()
+    assert stderr.endswith(f"cannot listen on 127.0.0.1:{port}: Address already in use\n")
+    assert "Started server process" not in stderr and "Traceback" not in stderr
