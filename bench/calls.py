@@ -69,28 +69,10 @@ def _noop_server(small: Any, large: Any) -> Any:
 
 
 def _handwritten_server(http: Any) -> Any:
-    """FastMCP tools written by hand around the same two GETs, with nothing else: no
-    argument check beyond FastMCP's own, no shaping, no output schema beyond `dict`. The
-    least an MCP tool in front of this backend can cost."""
-    from fastmcp import FastMCP
+    sys.path.insert(0, str(BENCH / "servers"))
+    import handwritten
 
-    server: Any = FastMCP("hand-written")
-
-    @server.tool
-    async def get_item(sku: str) -> dict[str, Any]:
-        """One item."""
-        response = await http.get(f"items/{sku}")
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    @server.tool
-    async def list_items() -> dict[str, Any]:
-        """All items."""
-        response = await http.get("items")
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    return server
+    return handwritten.build(http)
 
 
 async def _timed(call: Call, count: int) -> list[float]:

@@ -3,12 +3,14 @@ against.
 
     python bench/servers/openapi.py SPEC --ops "GET /a,GET /b/{id}" [--backend URL]
     python bench/servers/openapi.py SPEC --all --measure
+    python bench/servers/openapi.py SPEC --ops "GET /b/{id}" --backend URL --http PORT
 
 `--ops` keeps exactly those operations with route maps (one `RouteMap` per operation, then
 a catch-all `EXCLUDE`); `--all` exposes the whole spec. The client is an `httpx2`
 AsyncClient, as fastmcp 4.1 wants. `--measure` builds the server, lists its tools
 in memory and prints one JSON line (seconds, tools, tools/list bytes, peak RSS) instead of
-serving.
+serving. `--http PORT` serves over streamable HTTP (FastMCP's own app, stateless, JSON
+responses) instead of stdio.
 """
 
 from __future__ import annotations
@@ -65,10 +67,16 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="expose every operation")
     parser.add_argument("--backend", default="http://127.0.0.1:9")
     parser.add_argument("--measure", action="store_true")
+    parser.add_argument("--http", type=int, metavar="PORT")
     args = parser.parse_args()
     labels = None if args.all else [s for s in (args.ops or "").split(",") if s]
     started = time.perf_counter()
     server = build(args.spec, labels, args.backend)
+    if args.http is not None:
+        from handwritten import serve_http
+
+        serve_http(server, args.http)
+        return
     if not args.measure:
         server.run(transport="stdio", show_banner=False)
         return

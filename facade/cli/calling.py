@@ -248,20 +248,26 @@ def _suggest(checked: list[Conformance], specs: dict[str, OpenAPIDocument], targ
               "that authenticates (also FACADE_ALLOW_UNAUTHENTICATED=1).")
 @click.option("--watch", is_flag=True, help="Reload the curation and spec when they "
               "change; an invalid version is rejected and the last good one keeps serving.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              envvar="FACADE_WORKERS", help="HTTP worker processes sharing the port, e.g. "
+              "one per core (also FACADE_WORKERS).")
 @log_options
 def serve(config: Path, transport: str, host: str, port: int,
-          allow_unauthenticated: bool, watch: bool, log_format: str | None, log_level: str
-          ) -> None:
+          allow_unauthenticated: bool, watch: bool, workers: int, log_format: str | None,
+          log_level: str) -> None:
     """Serve the curated tools over stdio or streamable HTTP (at /mcp).
 
     Everything on stderr is one log stream (--log-format, --log-level); over stdio, stdout
     carries JSON-RPC only."""
+    if transport == "stdio" and workers > 1:
+        raise click.UsageError(f"--workers {workers} needs --transport http: over stdio one "
+                               "client talks to one process")
     with log_stream(log_format, log_level, messages=True):
-        _serve(config, transport, host, port, allow_unauthenticated, watch)
+        _serve(config, transport, host, port, allow_unauthenticated, watch, workers)
 
 
 def _serve(config: Path, transport: str, host: str, port: int, allow_unauthenticated: bool,
-           watch: bool) -> None:
+           watch: bool, workers: int) -> None:
     from facade.serve.tracing import start_tracing
 
     facade = load_facade(config)
@@ -279,11 +285,18 @@ def _serve(config: Path, transport: str, host: str, port: int, allow_unauthentic
                 transport="stdio", show_banner=False)
             return
         from facade.serve.http import ServeError, serve_http
+        from facade.serve.workers import serve_workers
 
         try:
-            serve_http(facade, host=host, port=port,
-                       allow_unauthenticated=allow_unauthenticated,
-                       watch=config if watch else None)
+            if workers > 1:
+                serve_workers(facade, host=host, port=port, workers=workers,
+                              allow_unauthenticated=allow_unauthenticated,
+                              watch=config if watch else None,
+                              finish=None if tracing is None else tracing.shutdown)
+            else:
+                serve_http(facade, host=host, port=port,
+                           allow_unauthenticated=allow_unauthenticated,
+                           watch=config if watch else None)
         except ServeError as exc:
             fail(f"{facade.config_file}: {exc}")
     finally:

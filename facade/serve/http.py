@@ -23,6 +23,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,10 +89,12 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
 
 
 def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | None = None,
-               watch: Path | None = None) -> tuple[ASGIApp, Lifecycle]:
+               watch: Path | None = None, metrics_dir: Path | None = None,
+               worker: int | None = None) -> tuple[ASGIApp, Lifecycle]:
     """The ASGI app of `serve --transport http` (also what `facade.lambda_handler` wraps),
     and its lifecycle: backends, inbound auth, scopes, metrics, probes. `public_url` is where
-    clients reach the façade (inbound auth's metadata names it).
+    clients reach the façade (inbound auth's metadata names it). A worker of `serve
+    --workers N` gives its number (in its audit lines) and the shared metrics directory.
 
     Raises:
         ServeError: a credential env var (backend or inbound token) is missing or unusable.
@@ -100,9 +104,10 @@ def build_http(facade: Facade, *, public_url: str, environ: Mapping[str, str] | 
     backends = facade.backends.values() or [facade.backend]
     limit = settings.rate_limit
     metrics = Metrics([t.name for t in facade.tools], [b.base_url for b in backends],
+                      metrics_dir,
                       rate_limit_store=limit is not None and limit.store is not None)
     try:
-        observer = observers_for(facade, metrics)
+        observer = observers_for(facade, metrics, worker=worker)
         upstreams = build_upstreams(facade, environ=environ, observer=observer)
         auth = None
         if settings.auth is not None:
@@ -332,19 +337,29 @@ def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, with SIGTERM/SIGINT starting a drain instead of stopping at once."""
+    """uvicorn, with SIGTERM/SIGINT starting a drain instead of stopping at once.
 
-    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
+    A worker of `serve --workers N` (`parent` is the pid that forked it) takes its signals
+    from the parent: it ignores SIGINT (Ctrl-C reaches the whole process group, and the
+    parent forwards it as SIGTERM), and drains if the parent disappears."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle,
+                 parent: int | None = None) -> None:
         super().__init__(config)
         self.lifecycle = lifecycle
+        self.parent = parent
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.parent is not None and sig == signal.SIGINT:
+            return
         if self.lifecycle.draining_since is not None:  # a second signal: stop now
             self.should_exit = self.force_exit = True
             return
         self.lifecycle.begin_drain()
 
     async def on_tick(self, counter: int) -> bool:
+        if self.parent is not None and os.getppid() != self.parent:
+            self.lifecycle.begin_drain()  # the parent is gone: nobody would stop us
         if not self.should_exit and self.lifecycle.drained():
             left = self.lifecycle.in_flight
             say("drained: every request finished" if not left else
@@ -356,13 +371,16 @@ class _Server(uvicorn.Server):
 
 
 def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
-        limits: ServeLimits | None = None) -> None:
-    """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed.
+        limits: ServeLimits | None = None, *, sock: socket.socket | None = None,
+        parent: int | None = None) -> bool:
+    """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed,
+    with whether the server had started.
 
     Slow clients are bounded by `limits` (`server.limits`): a request must arrive whole
     within `request_timeout`, idle kept-alive connections close after `keep_alive`, and
     past `max_connections` open connections every request is answered 503 by uvicorn.
-    Headers are capped by h11 at 16 KiB (a larger head is answered 400)."""
+    Headers are capped by h11 at 16 KiB (a larger head is answered 400). A worker of
+    `serve --workers N` passes the socket its parent bound, and the parent's pid."""
     limits = limits or ServeLimits()
     # uvicorn logs through facade's one stream (`facade.serve.logs`); its access log only
     # at debug: the audit log has one line per tool call, with who made it.
@@ -373,10 +391,11 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
                             http=read_deadline(limits.request_timeout),
                             limit_concurrency=limits.max_connections,
                             timeout_keep_alive=limits.keep_alive)
-    server = _Server(config, lifecycle)
-    server.run()
-    if server.started:
+    server = _Server(config, lifecycle, parent)
+    server.run(sockets=None if sock is None else [sock])
+    if server.started and parent is None:
         say("stopped")
+    return server.started
 
 
 def say(line: str) -> None:

@@ -18,11 +18,22 @@ sets, statuses are HTTP codes. Principals are never labels (they belong in the a
     facade_rate_limit_store_up                       1 | 0, with `server.rate_limit.store`
     facade_rate_limit_store_errors_total{reason}     timeout | connection | error
     facade_build_info, process_*, python_*           facade.serve.runtime_metrics
+
+With `serve --workers N` (N > 1) each worker process keeps its values in memory-mapped files
+of one directory (prometheus-client's multiprocess mode) and `/metrics`, whichever worker
+answers it, reads them all: counters and histograms are summed over the workers, live or
+exited; the in-flight gauge is summed over live workers; the breaker, an `Enum` with one
+process, becomes a gauge counting the live workers whose breaker is in each state (each
+worker has its own breaker); the store's `up` is the lowest of the live workers'. Collectors
+that read a process (`process_*`) are not in those files: `facade.serve.runtime_metrics`
+sums them over the parent and its workers at each scrape.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,13 +44,15 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
+    values,
 )
 
 from facade.call.events import CallRecord, Observer
 from facade.deviations import Deviation
 from facade.serve.runtime_metrics import add_runtime_metrics
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "registry_for", "use_multiprocess"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -49,22 +62,46 @@ STORE_ERRORS = ("timeout", "connection", "error")
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+def use_multiprocess(directory: Path) -> None:
+    """Make every metric created from now on in this process keep its values in
+    `directory` (a worker of `serve --workers N`, right after it is forked).
+
+    prometheus-client picks the value class once, when it is imported, from
+    `PROMETHEUS_MULTIPROC_DIR`; the parent imported it before it knew how many workers it
+    would fork, so the choice is made again here."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+def registry_for(multiprocess_dir: Path | None) -> CollectorRegistry:
+    """The registry `/metrics` renders: this process's own metrics register into it; or,
+    across workers, only the collector that reads every worker's files (metrics are then
+    created without a registry, else they would be counted twice)."""
+    registry = CollectorRegistry(auto_describe=True)
+    if multiprocess_dir is not None:
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return registry
+
+
 class Metrics(Observer):
     """Counters, histograms and gauges for every call and backend attempt."""
 
-    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = (), *,
+    def __init__(self, tools: Iterable[str] = (), backends: Iterable[str] = (),
+                 multiprocess_dir: Path | None = None, *,
                  rate_limit_store: bool = False) -> None:
         """`tools` and `backends` (base URLs, one breaker each) get series from the start,
         so rates and alerts see zeros; so does the shared rate limit's store, if there is
-        one (`rate_limit_store`)."""
-        self.registry = r = CollectorRegistry(auto_describe=True)
+        one (`rate_limit_store`). With `multiprocess_dir` (a worker of `serve --workers
+        N`, after `use_multiprocess`), `/metrics` aggregates every worker's."""
+        self.registry = registry_for(multiprocess_dir)
+        r = self.registry if multiprocess_dir is None else None
         self.calls = Counter("facade_tool_calls", "Tool calls by tool and outcome.",
                              ["tool", "outcome"], registry=r)
         self.duration = Histogram("facade_tool_call_duration_seconds",
                                   "Tool call latency, validation to result.", ["tool"],
                                   buckets=_BUCKETS, registry=r)
         self.in_flight = Gauge("facade_tool_calls_in_flight", "Tool calls under way.",
-                               ["tool"], registry=r)
+                               ["tool"], registry=r, multiprocess_mode="livesum")
         self.responses = Counter("facade_backend_responses",
                                  "Backend answers by tool and HTTP status.",
                                  ["tool", "status"], registry=r)
@@ -79,8 +116,15 @@ class Metrics(Observer):
                                   "Answers' deviations from the documented response schema, "
                                   "one per call for each distinct path and kind.",
                                   ["tool", "kind"], registry=r)
-        self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit breaker.",
-                            ["backend"], states=BREAKER_STATES, registry=r)
+        self.breaker: Enum | Gauge
+        if multiprocess_dir is None:
+            self.breaker = Enum("facade_circuit_breaker_state", "The backend's circuit "
+                                "breaker.", ["backend"], states=BREAKER_STATES, registry=r)
+        else:  # Enum has no multiprocess mode: count the workers in each state
+            self.breaker = Gauge("facade_circuit_breaker_state", "Workers whose circuit "
+                                 "breaker for the backend is in each state.",
+                                 ["backend", "facade_circuit_breaker_state"], registry=None,
+                                 multiprocess_mode="livesum")
         self.shed_requests = Counter("facade_requests_shed",
                                      "HTTP requests answered 503 because this replica had "
                                      "server.limits.max_in_flight under way.", registry=r)
@@ -91,21 +135,23 @@ class Metrics(Observer):
         if rate_limit_store:
             self.store_up = Gauge("facade_rate_limit_store_up", "1 while the rate limit store "
                                   "shared by the replicas answers (or was not asked yet), 0 "
-                                  "while it does not.", registry=r)
+                                  "while it does not.", registry=r,
+                                  multiprocess_mode="livemin")
             self.store_up.set(1)
             self.store_errors = Counter("facade_rate_limit_store_errors", "Checks of the rate "
                                         "limit store that failed, by reason.", ["reason"],
                                         registry=r)
             for reason in STORE_ERRORS:
                 self.store_errors.labels(reason)
-        add_runtime_metrics(r)
+        add_runtime_metrics(self.registry, workers_of=None if multiprocess_dir is None
+                            else os.getppid())
         self._open: set[str] = set()
         for tool in tools:
             self.calls.labels(tool, "ok")
             self.duration.labels(tool)
             self.in_flight.labels(tool).set(0)
         for backend in backends:
-            self.breaker.labels(backend).state("closed")
+            self.breaker_changed(backend, "closed")
 
     def call_started(self, record: CallRecord) -> None:
         self._open.add(record.request_id)
@@ -132,8 +178,13 @@ class Metrics(Observer):
         self.retries.labels(tool, reason).inc()
 
     def breaker_changed(self, backend: str, state: str) -> None:
-        if state in BREAKER_STATES:
+        if state not in BREAKER_STATES:
+            return
+        if isinstance(self.breaker, Enum):
             self.breaker.labels(backend).state(state)
+            return
+        for each in BREAKER_STATES:
+            self.breaker.labels(backend, each).set(1 if each == state else 0)
 
     def shed(self) -> None:
         self.shed_requests.inc()

@@ -91,10 +91,13 @@ class Observers(Observer):
 class AuditLog(Observer):
     """One record per tool call, its fields a flat dict (`extra={"fields": …}`) that the log
     formatter turns into one JSON line. Argument values appear only for the names in
-    `audit_args[tool]` (the curation's `audit_args`); registered secrets are masked."""
+    `audit_args[tool]` (the curation's `audit_args`); registered secrets are masked. A
+    worker of `serve --workers N` adds its number, `worker`."""
 
-    def __init__(self, audit_args: dict[str, frozenset[str]] | None = None) -> None:
+    def __init__(self, audit_args: dict[str, frozenset[str]] | None = None,
+                 worker: int | None = None) -> None:
         self.audit_args = audit_args or {}
+        self.worker = worker
 
     def facade_changed(self, facade: Facade) -> None:
         self.audit_args = audit_args_of(facade)
@@ -116,6 +119,8 @@ class AuditLog(Observer):
             entry["deviations"] = record.deviations
         if record.trace_id is not None:  # joins the line to the call's trace
             entry["trace_id"] = record.trace_id
+        if self.worker is not None:
+            entry["worker"] = self.worker
         arguments = {k: v for k, v in (record.arguments or {}).items() if k in allowed}
         if arguments:  # masked here too: a handler other than facade's may write them
             entry["arguments"] = scrub_data(arguments)
@@ -137,10 +142,11 @@ def audit_args_of(facade: Facade) -> dict[str, frozenset[str]]:
             for t in (*facade.tools, *(r.tool for r in facade.resources))}
 
 
-def observers_for(facade: Facade, *more: Observer) -> Observers:
+def observers_for(facade: Facade, *more: Observer, worker: int | None = None) -> Observers:
     """What `facade serve` observes calls with: the rate limit (if any) first, so a refused
-    call starts nothing else, then `more` (metrics), the breaker's log, the audit log. A rate
-    limit with a `store` reports the store's state to `more`.
+    call starts nothing else, then `more` (metrics), the breaker's log, the audit log (of
+    `worker`, with `--workers N`). A rate limit with a `store` reports the store's state to
+    `more`.
 
     Raises:
         RedisMissing: the rate limit has a store, and the `redis` extra is not installed.
@@ -151,5 +157,5 @@ def observers_for(facade: Facade, *more: Observer) -> Observers:
         chain.append(SharedRateLimiter(limit, limit.store, facade.name, Observers(more)))
     elif limit is not None:
         chain.append(RateLimiter(limit.per_minute, limit.burst))
-    audit = AuditLog(audit_args_of(facade))
+    audit = AuditLog(audit_args_of(facade), worker=worker)
     return Observers([*chain, *more, BreakerLog(), audit])
