@@ -152,3 +152,67 @@ def test_the_operators_metrics_directory_is_emptied_and_kept(tmp_path: Path) -> 
     with metrics_dir({}) as made:
         assert made.is_dir() and not any(made.iterdir())
     assert not made.exists()  # a temporary one is removed
+
+
+def _fake_proc(root: Path, processes: dict[int, tuple[int, int, int, int]]) -> None:
+    """A /proc with `pid: (ppid, cpu ticks, rss pages, open fds)` for each process."""
+    (root / "stat").write_text("cpu  1 2 3\nbtime 1700000000\n")
+    for pid, (ppid, ticks, pages, fds) in processes.items():
+        entry = root / str(pid)
+        (entry / "fd").mkdir(parents=True)
+        for fd in range(fds):
+            (entry / "fd" / str(fd)).write_text("")
+        # Fields after the name: state ppid … utime(12th) stime(13th) … starttime(20th)
+        # vsize(21st) rss(22nd); a name with a space and a parenthesis, as /proc allows.
+        after = ["S", str(ppid)] + ["0"] * 9 + [str(ticks), "0"] + ["0"] * 6 + [
+            str(100 * pid), str(4096 * pages), str(pages)]
+        (entry / "stat").write_text(f"{pid} (python3 (x)) " + " ".join(after) + "\n")
+        (entry / "limits").write_text(f"Max open files            {1000 + pid}  4096  files\n")
+    (root / "self").mkdir()
+
+
+def test_process_series_are_summed_over_the_parent_and_its_workers(tmp_path: Path) -> None:
+    """With `--workers N`, `process_*` describe the whole replica: the parent (10) and its
+    workers (11, 12), not another process (13) nor the worker that answered alone."""
+    import os
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from facade.serve.runtime_metrics import _FleetProcess, children_of
+
+    _fake_proc(tmp_path, {10: (1, 100, 10, 3), 11: (10, 250, 20, 4), 12: (10, 50, 30, 5),
+                          13: (99, 9999, 999, 99)})
+    assert sorted(children_of(10, str(tmp_path))) == [11, 12]
+    registry = CollectorRegistry()
+    registry.register(_FleetProcess(10, str(tmp_path)))
+    samples = _samples(generate_latest(registry).decode())
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert samples["process_cpu_seconds_total"] == pytest.approx(400 / ticks)
+    assert samples["process_resident_memory_bytes"] == 60 * page
+    assert samples["process_virtual_memory_bytes"] == 4096 * 60
+    assert samples["process_open_fds"] == 12
+    assert samples["process_start_time_seconds"] == pytest.approx(1700000000 + 1000 / ticks)
+    assert samples["process_max_fds"] == 1010  # the parent's limit
+
+
+def test_build_info_is_one_series_across_workers(tmp_path: Path) -> None:
+    """A constant produced at each scrape: not one series per worker."""
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from facade.serve.metrics import Metrics, use_multiprocess
+        directory = Path(sys.argv[1])
+        use_multiprocess(directory)
+        first = Metrics(["get_item"], [], directory)
+        Metrics(["get_item"], [], directory)  # a second worker's, same directory
+        sys.stdout.write(first.render().decode())
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          timeout=60, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr.decode()
+    text = done.stdout.decode()
+    assert text.count("# TYPE facade_build_info gauge\n") == 1
+    assert len([line for line in text.splitlines()
+                if line.startswith("facade_build_info{")]) == 1
+    assert "process_cpu_seconds_total " in text

@@ -7,7 +7,6 @@ Every wait is bounded by a deadline or the child's life, never a fixed sleep."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -15,11 +14,16 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import fastmcp
 import httpx
 import pytest
+
+import facade
 from fastmcp import Client as FastMCPClient
 
+from ..log_support import audit, messages
 from .conftest import (
     ROOT,
     check_item,
@@ -40,13 +44,12 @@ from .test_deploy_local import (  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
 CALLS_OK = 'facade_tool_calls_total{outcome="ok",tool="get_item"}'
 
 
-def _audit(log: Path) -> list[dict[str, object]]:
-    lines = [line for line in log.read_text(errors="replace").splitlines()
-             if line.startswith('{"time"')]
-    return [entry for entry in map(json.loads, lines) if entry["event"] == "tool_call"]
+def _audit(log: Path) -> list[dict[str, Any]]:
+    return audit(log.read_text(errors="replace"))
 
 
 def _samples(text: str) -> dict[str, float]:
@@ -118,6 +121,13 @@ async def test_calls_spread_over_two_workers_and_metrics_add_up(
                    for state in ("closed", "half_open", "open")}
         assert breaker == {"closed": 2, "half_open": 0, "open": 0}  # two workers' breakers
         assert httpx.get(base + "/readyz", trust_env=False, timeout=10).text == "ready\n"
+        # The replica's process series cover the parent and both workers: more than twice
+        # the parent's own resident memory, whichever worker answered.
+        parent_rss = int(Path(f"/proc/{proc.pid}/statm").read_text().split()[1]) * PAGE
+        assert samples["process_resident_memory_bytes"] > 2 * parent_rss
+        assert [k for k in samples if k.startswith("facade_build_info{")] == [
+            f'facade_build_info{{fastmcp_version="{fastmcp.__version__}",'
+            f'version="{facade.__version__}"}}']
     assert proc.poll() is None
 
 
@@ -129,8 +139,8 @@ def test_sigterm_drains_every_worker_then_the_parent_exits_0(
     thread, outcome = _call_in_background(base, "SKU-0000")
 
     proc.send_signal(signal.SIGTERM)
-    _wait_for_line(proc, log, "facade: draining: 1 request(s) in flight, up to 30s to finish")
-    _wait_for_line(proc, log, "facade: draining: 0 request(s) in flight, up to 30s to finish")
+    _wait_for_line(proc, log, "draining: 1 request(s) in flight, up to 30s to finish")
+    _wait_for_line(proc, log, "draining: 0 request(s) in flight, up to 30s to finish")
     for _ in range(4):  # both workers are draining: readiness is 503 whichever answers
         ready = httpx.get(base + "/readyz", trust_env=False, timeout=5)
         assert (ready.status_code, ready.text) == (503, "not ready: shutting down\n")
@@ -142,9 +152,9 @@ def test_sigterm_drains_every_worker_then_the_parent_exits_0(
     assert result["isError"] is False and result["structuredContent"]["sku"] == "SKU-1042"
     assert proc.wait(20) == 0  # well within the 30 s grace
     text = log.read_text(errors="replace")
-    assert text.count("facade: drained: every request finished") == 2
+    assert text.count("drained: every request finished") == 2
     assert text.count("Application shutdown complete.") == 2  # both closed their clients
-    assert text.rstrip().endswith("facade: stopped (2 workers)")
+    assert messages(text)[-1] == "stopped (2 workers)"
     assert "Traceback" not in text
     assert all(_gone(pid) for pid in workers)
 
@@ -156,13 +166,13 @@ def test_a_worker_that_dies_stops_the_service(start_facade: Start,
     os.kill(workers[0], signal.SIGKILL)
     assert proc.wait(20) == 1
     text = log.read_text(errors="replace")
-    died = re.search(r"facade: worker (\d) \(pid (\d+)\) was killed by SIGKILL while "
+    died = re.search(r"worker (\d) \(pid (\d+)\) was killed by SIGKILL while "
                      r"serving; stopping the other worker\(s\)", text)
     assert died is not None, text
     assert int(died.group(2)) == workers[0]
     assert text.rstrip().endswith(f"curation.yaml: worker {died.group(1)} (pid {workers[0]}) "
                                   "was killed by SIGKILL")
-    assert "facade: drained: every request finished" in text  # the other one drained
+    assert "drained: every request finished" in text  # the other one drained
     assert "Traceback" not in text
     assert all(_gone(pid) for pid in workers)
 
@@ -171,15 +181,15 @@ async def test_each_worker_reloads(start_facade: Start, backend_url: str,
                                    tmp_path: Path) -> None:  # noqa: F811
     config = write_project(tmp_path / "project", (ROOT / "curation.yaml").read_text())
     proc, base, log = start_facade(backend_url, "--workers", "2", "--watch", config=config)
-    _wait_for_line(proc, log, "facade: watching ")
+    _wait_for_line(proc, log, "watching ")
     deadline = time.monotonic() + 20
-    while log.read_text(errors="replace").count("facade: watching ") < 2:
+    while log.read_text(errors="replace").count("watching ") < 2:
         assert time.monotonic() < deadline and proc.poll() is None, "a worker never watched"
         time.sleep(0.05)
 
     text = config.read_text()
     config.write_text(text.replace("  get_category:", "  category:"))
-    while log.read_text(errors="replace").count("facade: reloaded curation.yaml") < 2:
+    while log.read_text(errors="replace").count("reloaded curation.yaml") < 2:
         assert time.monotonic() < deadline + 20 and proc.poll() is None, \
             "not every worker reloaded:\n" + log.read_text(errors="replace")
         time.sleep(0.05)
@@ -215,7 +225,7 @@ def test_a_missing_credential_is_said_once(tmp_path: Path, backend_url: str) -> 
     assert stderr.endswith("backend.auth.bearer_env: environment variable 'INVENTORY_TOKEN' "
                            "is not set\n")
     # Said before any worker started (none logged its start) and nothing was served.
-    assert "Started server process" not in stderr and "facade: serving" not in stderr
+    assert "Started server process" not in stderr and "serving" not in stderr
     assert "Traceback" not in stderr
 
 
