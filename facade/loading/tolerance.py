@@ -166,6 +166,8 @@ def _shape_says(node: dict[str, Any]) -> bool:
 def _merged(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
     """`allOf` folded into the node; `anyOf`/`oneOf` of objects folded too, a null branch
     dropped (everything admits null once published); other alternatives kept as `anyOf`."""
+    if "allOf" not in node and "anyOf" not in node and "oneOf" not in node:
+        return node  # most nodes: nothing to fold, nothing to copy
     node = dict(node)
     parts = node.pop("allOf", None)
     if isinstance(parts, list):
