@@ -197,8 +197,10 @@ def _workers_seen(log: Path, since: int) -> Counter[int]:
     with open(log, "rb") as f:
         f.seek(since)
         for line in f:
-            if line.startswith(b'{"time"') and b'"worker":' in line:
-                seen[json.loads(line)["worker"]] += 1
+            if line.startswith(b"{") and b'"worker":' in line:
+                record = json.loads(line)
+                if record.get("logger") == "facade.audit":
+                    seen[record["worker"]] += 1
     return seen
 
 

@@ -23,7 +23,7 @@ import pytest
 import facade
 from fastmcp import Client as FastMCPClient
 
-from ..log_support import audit, messages
+from log_support import audit, messages
 from .conftest import (
     ROOT,
     check_item,
@@ -170,8 +170,8 @@ def test_a_worker_that_dies_stops_the_service(start_facade: Start,
                      r"serving; stopping the other worker\(s\)", text)
     assert died is not None, text
     assert int(died.group(2)) == workers[0]
-    assert text.rstrip().endswith(f"curation.yaml: worker {died.group(1)} (pid {workers[0]}) "
-                                  "was killed by SIGKILL")
+    assert messages(text)[-1].endswith(f"curation.yaml: worker {died.group(1)} "
+                                       f"(pid {workers[0]}) was killed by SIGKILL")
     assert "drained: every request finished" in text  # the other one drained
     assert "Traceback" not in text
     assert all(_gone(pid) for pid in workers)
@@ -222,15 +222,20 @@ def test_a_missing_credential_is_said_once(tmp_path: Path, backend_url: str) -> 
     assert done.returncode == 1
     stderr = done.stderr.decode()
     assert stderr.count("INVENTORY_TOKEN") == 1, stderr
-    assert stderr.endswith("backend.auth.bearer_env: environment variable 'INVENTORY_TOKEN' "
-                           "is not set\n")
+    assert messages(stderr)[-1].endswith("backend.auth.bearer_env: environment variable "
+                                         "'INVENTORY_TOKEN' is not set")
     # Said before any worker started (none logged its start) and nothing was served.
     assert "Started server process" not in stderr and "serving" not in stderr
     assert "Traceback" not in stderr
 
 
-def test_a_port_in_use_is_said_once(tmp_path: Path, backend_url: str) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["plain", "reuseport"])
+def test_a_port_in_use_is_said_once(tmp_path: Path, backend_url: str, shared: bool) -> None:
+    """Also when the port's listener shares it (`SO_REUSEPORT`, as another facade's
+    workers do): the workers would otherwise silently split its connections with it."""
     with socket.socket() as taken:
+        if shared:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
@@ -240,5 +245,6 @@ def test_a_port_in_use_is_said_once(tmp_path: Path, backend_url: str) -> None:
                               capture_output=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 1
     stderr = done.stderr.decode()
-    assert stderr.endswith(f"cannot listen on 127.0.0.1:{port}: Address already in use\n")
+    assert messages(stderr)[-1].endswith(
+        f"cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "Started server process" not in stderr and "Traceback" not in stderr
