@@ -61,6 +61,7 @@ MCP_PATH = "/mcp"
 _LISTEN = b"subscriptions/listen"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 logger = logging.getLogger("facade.serve")
+say = logger.info  # a lifecycle line: serving, draining, stopped
 
 
 class ServeError(Exception):
@@ -337,11 +338,9 @@ def http_app(server: FastMCP[Any], lifecycle: Lifecycle, metrics: Metrics,
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, with SIGTERM/SIGINT starting a drain instead of stopping at once.
-
-    A worker of `serve --workers N` (`parent` is the pid that forked it) takes its signals
-    from the parent: it ignores SIGINT (Ctrl-C reaches the whole process group, and the
-    parent forwards it as SIGTERM), and drains if the parent disappears."""
+    """uvicorn, with SIGTERM/SIGINT starting a drain instead of stopping at once. A worker
+    of `serve --workers N` (`parent`: the pid that forked it) ignores SIGINT (Ctrl-C reaches
+    the whole process group; the parent forwards it as SIGTERM) and drains if orphaned."""
 
     def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle,
                  parent: int | None = None) -> None:
@@ -374,16 +373,16 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
         limits: ServeLimits | None = None, *, sock: socket.socket | None = None,
         parent: int | None = None) -> bool:
     """Serve until SIGTERM/SIGINT and a drain; return once the backend client is closed,
-    with whether the server had started.
+    with whether the server had started. A worker of `serve --workers N` gives its socket
+    and its parent's pid.
 
     Slow clients are bounded by `limits` (`server.limits`): a request must arrive whole
     within `request_timeout`, idle kept-alive connections close after `keep_alive`, and
     past `max_connections` open connections every request is answered 503 by uvicorn.
-    Headers are capped by h11 at 16 KiB (a larger head is answered 400). A worker of
-    `serve --workers N` passes the socket its parent bound, and the parent's pid."""
+    Headers are capped by h11 at 16 KiB (a larger head is answered 400)."""
     limits = limits or ServeLimits()
-    # uvicorn logs through facade's one stream (`facade.serve.logs`); its access log only
-    # at debug: the audit log has one line per tool call, with who made it.
+    # uvicorn logs through facade's one stream; its access log only at debug (the audit log
+    # has a line per tool call, with who made it).
     config = uvicorn.Config(app, host=host, port=port, lifespan="on",
                             log_config=uvicorn_log_config(), access_log=access_logged(),
                             server_header=False, ws="none",
@@ -397,7 +396,3 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
         say("stopped")
     return server.started
 
-
-def say(line: str) -> None:
-    """A lifecycle line (serving, draining, stopped), on the `facade.serve` logger."""
-    logger.info(line)

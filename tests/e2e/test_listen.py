@@ -33,7 +33,7 @@ from .test_watch import WATCHING, _logged
 
 pytestmark = pytest.mark.integration
 
-RENAMED = "facade: reloaded curation.yaml: 4 tool(s), added get_category_tree, removed " \
+RENAMED = "reloaded curation.yaml: 4 tool(s), added get_category_tree, removed " \
     "get_category"
 
 
@@ -154,8 +154,8 @@ async def test_http_listen_streams_are_bounded_apart_from_calls_and_end_on_drain
                 with anyio.fail_after(15):
                     rest = [event async for event in sub]
                 assert rest == []
-            await _logged(log, "facade: draining: 0 request(s) in flight")
-            await _logged(log, "facade: drained: every request finished")
+            await _logged(log, "draining: 0 request(s) in flight")
+            await _logged(log, "drained: every request finished")
     assert "grace period over" not in log.read_text()
 
 
