@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -146,6 +147,7 @@ class Metrics(Observer):
         add_runtime_metrics(self.registry, workers_of=None if multiprocess_dir is None
                             else os.getppid())
         self._open: set[str] = set()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         for tool in tools:
             self.calls.labels(tool, "ok")
             self.duration.labels(tool)
@@ -153,22 +155,32 @@ class Metrics(Observer):
         for backend in backends:
             self.breaker_changed(backend, "closed")
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, looked up once: `labels` validates and locks on every
+        call, and a call feeds seven series. Labels are bounded, and so is this."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def call_started(self, record: CallRecord) -> None:
         self._open.add(record.request_id)
-        self.in_flight.labels(record.tool).inc()
+        self._child(self.in_flight, record.tool).inc()
 
     def call_finished(self, record: CallRecord) -> None:
+        tool = record.tool
         if record.request_id in self._open:  # calls refused before starting never counted
             self._open.discard(record.request_id)
-            self.in_flight.labels(record.tool).dec()
-        self.calls.labels(record.tool, record.outcome).inc()
-        self.duration.labels(record.tool).observe(record.elapsed)
+            self._child(self.in_flight, tool).dec()
+        self._child(self.calls, tool, record.outcome).inc()
+        self._child(self.duration, tool).observe(record.elapsed)
         if record.response_bytes:
-            self.bytes.labels(record.tool).inc(record.response_bytes)
+            self._child(self.bytes, tool).inc(record.response_bytes)
 
     def backend_response(self, tool: str, status: int, seconds: float) -> None:
-        self.responses.labels(tool, str(status)).inc()
-        self.backend_duration.labels(tool).observe(seconds)
+        self._child(self.responses, tool, str(status)).inc()
+        self._child(self.backend_duration, tool).observe(seconds)
 
     def response_deviations(self, tool: str, found: Sequence[Deviation]) -> None:
         for deviation in found:
