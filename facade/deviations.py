@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FORMATS", "KINDS", "Deviation", "Resolve", "Site", "deviations", "json_type"]
+__all__ = ["FORMATS", "KINDS", "Deviation", "Resolve", "Site", "deviations", "json_equal",
+           "json_type"]
 
 KINDS = ("null", "type", "enum", "format", "missing_required", "extra_property")
 Site = tuple[Any, str]  # a schema's document (a file, say) and JSON pointer in it
@@ -247,7 +248,7 @@ class _Walker:
                      json_type(value), site)
             return False
         enum = schema.get("enum")
-        if isinstance(enum, list) and enum and not any(_same(value, v) for v in enum):
+        if isinstance(enum, list) and enum and not any(json_equal(value, v) for v in enum):
             self.add(path, "enum", f"one of the {len(enum)} listed values",
                      json_type(value), site, value=value)
         fmt = schema.get("format")
@@ -324,7 +325,7 @@ def _is(value: Any, kind: str) -> bool:
     return True  # an unknown type name: nothing facade can hold the answer to
 
 
-def _same(value: Any, listed: Any) -> bool:
+def json_equal(value: Any, listed: Any) -> bool:
     """JSON equality: `true` is not 1, `1.0` is 1."""
     if isinstance(value, bool) or isinstance(listed, bool):
         return value is listed

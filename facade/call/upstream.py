@@ -199,8 +199,9 @@ class Upstream:
                 success = not backend_fault(exc)
                 raise
             success = response.status < 500 and response.status != 429
-            raise_for_status(tool, response.status, response.reason, self._excerpt(response),
-                             self.backend.sends_credentials)
+            if response.status >= 300:  # a redirect or an error: what it means, for the model
+                raise_for_status(tool, response.status, response.reason,
+                                 self._excerpt(response), self.backend.sends_credentials)
             return response
         finally:
             self.breaker.record(success, ticket)

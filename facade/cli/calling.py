@@ -142,10 +142,14 @@ def replay(config: Path, update: bool, suggest: Path | None, junit: Path | None,
     color = styled(sys.stdout)
     failed = changed = 0
     cases: list[Case] = []
+    apis = {t.name: t.api for t in facade.tools}
     for r, c in zip(replays, checked, strict=True):
         where = os.path.relpath(r.path)
-        case = Case(_suite(config, facade, r.fixture.tool if r.fixture else None),
-                    r.fixture.tool if r.fixture else r.path.parent.name, r.path.stem, where,
+        tool = r.fixture.tool if r.fixture else None
+        # The JUnit testsuite: the curation, or `curation.yaml/API` for a tool of one API.
+        api = apis.get(tool or "")
+        suite = f"{config.name}/{api}" if api else config.name
+        case = Case(suite, tool or r.path.parent.name, r.path.stem, where,
                     out=[line.strip() for line in c.lines()],
                     properties={"deviations": str(len(c.deviations))})
         if r.problem is not None:
@@ -162,11 +166,12 @@ def replay(config: Path, update: bool, suggest: Path | None, junit: Path | None,
         else:
             failed += 1
             click.echo(f"{where}: the result differs from the golden one")
-            for line in r.diff():
+            diff = list(r.diff())
+            for line in diff:
                 fg = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1]) if color else None
                 click.echo(click.style("  " + line, fg=fg))
             case = replace(case, failure="the result differs from the golden one",
-                           details="\n".join(r.diff()))
+                           details="\n".join(diff))
         if c.deviations:
             click.echo(f"{where}: the recorded answer deviates from the documented response "
                        f"schema in {len(c.deviations)} place(s):")
@@ -182,13 +187,6 @@ def replay(config: Path, update: bool, suggest: Path | None, junit: Path | None,
         _suggest(checked, specs, suggest)
     if failed:
         sys.exit(1)
-
-
-def _suite(config: Path, facade: Facade, tool: str | None) -> str:
-    """The JUnit testsuite of a fixture: the curation, or `curation.yaml/API` for a tool
-    of one API of a multi-API curation."""
-    api = next((t.api for t in facade.tools if t.name == tool), "")
-    return f"{config.name}/{api}" if api else config.name
 
 
 def _write_junit(target: Path, config: Path, cases: list[Case]) -> None:

@@ -74,11 +74,11 @@ def _run_check(config: Path, strict: bool, max_tokens: int | None) -> _Checked:
         facade = load(config)
     except LoadError as exc:
         # With a lock: what changed in the spec since, which may say why.
-        return _Checked(str(config), error=exc, drift=_drifted(check_drift(config)),
+        return _Checked(str(config), error=exc, drift=check_drift(config),
                         exit_code=1)
     done = _Checked(facade.config_file, facade=facade, strict=strict,
                     warnings=[*facade.warnings, *_lint(config, facade)],
-                    drift=_drifted(check_drift(config)))
+                    drift=check_drift(config))
     if done.drift is not None and done.drift.breaking:
         done.exit_code = 1
         return done
@@ -88,10 +88,6 @@ def _run_check(config: Path, strict: bool, max_tokens: int | None) -> _Checked:
     if done.failure is not None or (strict and done.warnings):
         done.exit_code = 1
     return done
-
-
-def _drifted(report: Drift | None) -> Drift | None:
-    return report if report is not None and (report.changes or report.breaking) else None
 
 
 def _print_check(done: _Checked) -> None:
@@ -111,7 +107,7 @@ def _print_check(done: _Checked) -> None:
         return
     for line in done.enforced:
         click.echo(line, err=True)
-    if done.failure is not None and done.failure.code == "internal/schema":
+    if done.failure is not None:
         click.echo(done.failure.format(facade.config_file), err=True)
     if done.exit_code:
         return
@@ -193,7 +189,6 @@ def _enforce(done: _Checked, strict_warnings: int, max_tokens: int | None
     over = Problem((), f"{size}, over --max-tokens {max_tokens:,}; largest: {largest}",
                    hint="drop tools, or trim results with response.include",
                    file=facade.config_file, code="budget/max-tokens")
-    done.enforced.append(over.format(facade.config_file))
     return over
 
 

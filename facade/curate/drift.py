@@ -199,8 +199,9 @@ def _compare_unit(sections: dict[str, dict[str, Any]], lock_file: Path, config: 
 
 def check_drift(config: Path) -> Drift | None:
     """For `facade check`: None without a lock, while every API's spec files are
-    unchanged, or when the curation or a spec cannot be read (which `check` reports
-    itself). Otherwise the APIs whose files changed, compared."""
+    unchanged or changed in nothing the lock compares, or when the curation or a spec
+    cannot be read (which `check` reports itself). Otherwise the APIs whose files changed,
+    compared."""
     path = lock_path(config)
     if not path.is_file():
         return None
@@ -210,7 +211,8 @@ def check_drift(config: Path) -> Drift | None:
         reports = [_compare_unit(sections, path, config, unit, unit.spec_path, unit.display)
                    for unit in units if not _unchanged(sections.get(unit.api), path, config,
                                                        unit)]
-        return Drift(reports, multi) if reports else None
+        drift = Drift(reports, multi)
+        return drift if drift.changes or drift.breaking else None
     except DriftError as exc:
         return Drift([Report(None, path, str(config), [], error=str(exc))])
     except LoadError:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from facade.curate.schema_view import SchemaView, SchemaViews, first_line
 from facade.errors import SpecError
 from facade.loading.flatten import FORM_TYPES, is_forbidden_header
-from facade.loading.spec import METHODS, OpenAPIDocument, Operation, OperationRef, Response
+from facade.loading.spec import OpenAPIDocument, Operation, OperationRef, Response, label_of
 from facade.tools import READ_ONLY_METHODS, tool_name_for, unique_tool_name
 
 __all__ = ["MAX_CHILDREN", "MAX_FIELDS", "MAX_PARAMS", "OperationOutline", "outline"]
@@ -72,7 +72,9 @@ def outline(spec: OpenAPIDocument, *, details: bool = True) -> list[OperationOut
                 taken.add(names[index])
     result = []
     for index, ((ref, op, problem), op_id) in enumerate(zip(read, ids)):
-        unique = op_id is not None and counts[op_id] == 1 and not _looks_like_label(op_id)
+        # An operationId spelled like `GET /path` would be read as that label: such an
+        # operation is named by its own label.
+        unique = op_id is not None and counts[op_id] == 1 and label_of(op_id) is None
         notes = [ref.label] if unique else []
         if op is None:
             notes.append(f"cannot be read: {problem}")
@@ -83,13 +85,6 @@ def outline(spec: OpenAPIDocument, *, details: bool = True) -> list[OperationOut
                                        ref.label, summary, bool(op and op.deprecated),
                                        tuple(notes)))
     return result
-
-
-def _looks_like_label(op_id: str) -> bool:
-    """An operationId spelled like `GET /path` would be read as one; `operation:` then
-    names the operation by its own label."""
-    method, _, path = op_id.strip().partition(" ")
-    return method.lower() in METHODS and path.strip().startswith("/")
 
 
 def _parameters(views: SchemaViews, op: Operation) -> list[str]:

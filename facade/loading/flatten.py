@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from facade.deviations import json_equal
 from facade.errors import Problem, did_you_mean
 from facade.loading.curation import ParamCuration, ToolCuration, section_of
 from facade.loading.lint import oversized
 from facade.loading.schemas import SchemaConverter
 from facade.loading.spec import Body, Operation, Parameter
+from facade.loading.swagger2.nodes import FORM_TYPES
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import Argument
 
@@ -31,7 +33,6 @@ FORBIDDEN_HEADERS = frozenset({
     "te", "trailer", "transfer-encoding", "upgrade", "forwarded", "x-real-ip", "via",
 })
 _FORBIDDEN_PREFIXES = ("x-forwarded-", "proxy-")
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def is_forbidden_header(name: str) -> bool:
@@ -227,7 +228,7 @@ class _Flattener:
             schema["examples"] = [example]
         if cur is not None and cur.has_default:
             self._check_value(where, ("default",), cur.default, schema, origin)
-            if "default" in schema and not _same(schema["default"], cur.default):
+            if "default" in schema and not json_equal(schema["default"], cur.default):
                 self.warnings.append(self.doc.problem(
                     (*where, "default"), f"default {cur.default!r} differs from the default "
                     f"{schema['default']!r} the spec documents for {origin}",
@@ -275,14 +276,6 @@ class _Flattener:
         if error is not None:
             self.problems.append(self.doc.problem(
                 (*where, *key), f"{key[0]} {value!r} does not fit {origin}: {error.message}"))
-
-
-def _same(documented: Any, chosen: Any) -> bool:
-    """Whether two JSON values are equal as JSON (`1 == 1.0`, but `true != 1`)."""
-    if isinstance(documented, bool) or isinstance(chosen, bool):
-        return isinstance(documented, bool) and isinstance(chosen, bool) and \
-            documented == chosen
-    return bool(documented == chosen)
 
 
 def _without(value: Any, path: list[str]) -> Any:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from facade.errors import CurationError, PathPart, Problem, did_you_mean
 from facade.loading.yamlsource import YAMLDocument, read_yaml
 
-__all__ = ["Action", "Overlay", "apply_overlays", "read_overlay", "read_overlays"]
+__all__ = ["Action", "Overlay", "apply_overlays", "read_overlay", "read_overlays",
+           "relative_hint"]
 
 if TYPE_CHECKING:
     from jsonpath_rfc9535 import JSONPathError, JSONPathQuery
@@ -82,8 +83,7 @@ def read_overlays(doc: YAMLDocument, names: Sequence[str], config: Path
             what = "is a directory" if path.is_dir() else "not found"
             problems.append(doc.problem(
                 ("overlays", i), f"overlay file {name!r} {what}",
-                hint=None if Path(name).is_absolute() else "`overlays` are relative to the "
-                "curation file" + (f": facade looked for {display}" if display != name else "")))
+                hint=relative_hint("overlays", name, display, "are")))
             continue
         try:
             overlays.append(read_overlay(path, display))
@@ -286,3 +286,11 @@ def _nothing_hint(document: Any, action: Action) -> str:
                 "`definitions`, `parameters` and `responses`, not `components`")
     return ("targets address the spec's root document as written; `$ref`s are not "
             "followed (was the node moved, renamed, or fixed by the spec's owner?)")
+
+
+def relative_hint(key: str, written: str, display: str, verb: str = "is") -> str | None:
+    """Where a relative path of the curation was looked for; nothing for an absolute one."""
+    if Path(written).is_absolute():
+        return None
+    looked = f": facade looked for {display}" if display != written else ""
+    return f"`{key}` {verb} relative to the curation file{looked}"

@@ -23,20 +23,18 @@ from facade.loading.flatten import flatten, is_forbidden_header, path_variables
 from facade.loading.identity import auth_names, caller_problems, identity_headers, token_exchange
 from facade.loading.lint import TextFindings, clean_schema, clean_text, oversized
 from facade.loading.outputs import OutputSchemas
-from facade.loading.overlays import read_overlays
+from facade.loading.overlays import read_overlays, relative_hint
 from facade.loading.schemas import MAX_TOOL_BYTES, SchemaConverter
 from facade.loading.server_section import per_caller, serve_settings, tool_problems
 from facade.loading.spec import OpenAPIDocument, OperationRef, load_spec, locate_spec
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import (
     READ_ONLY_METHODS,
-    Argument,
     BackendSettings,
     Facade,
     HTTPBinding,
     ResourceDefinition,
     ToolDefinition,
-    agent_path,
     annotations_for,
 )
 
@@ -215,7 +213,7 @@ class SingleLoader:
             what = "is a directory" if path.is_dir() else "not found"
             self.problems.append(self.doc.problem(
                 ("spec",), f"spec file {self.curation.spec!r} {what}",
-                hint=_relative_hint("spec", self.curation.spec, display),
+                hint=relative_hint("spec", self.curation.spec, display),
                 code="spec/not-found"))
             return None
         if problems:
@@ -293,11 +291,16 @@ class SingleLoader:
         budget = max(MAX_TOOL_BYTES - json_size(input_schema) - 2048, MAX_TOOL_BYTES // 8)
         outputs = self.outputs.build(spec, name, tool, op.response, budget)
         self.problems += tool_problems(self.doc, name, tool, flat.properties)
-        described = _description(tool, op.summary, op.description, ref, flat.arguments)
+        response = op.response
+        binding = HTTPBinding(
+            method=ref.method, path=ref.path, arguments=tuple(flat.arguments),
+            body_media_type=op.body.media_type if op.body else None,
+            response_media_type=response.media_type if response else None,
+        )
+        described = _description(tool, op.summary, op.description, binding.agent_label)
         self._cap_description(name, tool, described)
         if len(self.problems) > before:
             return None
-        response = op.response
         description, title, input_schema, output = self._clean_text(
             name, tool, described, tool.title, input_schema, outputs.published)
         return ToolDefinition(
@@ -308,11 +311,7 @@ class SingleLoader:
             output_schema=output,
             wrap_result=outputs.wrap,
             annotations=annotations_for(ref.method, self.curation.read_only),
-            binding=HTTPBinding(
-                method=ref.method, path=ref.path, arguments=tuple(flat.arguments),
-                body_media_type=op.body.media_type if op.body else None,
-                response_media_type=response.media_type if response else None,
-            ),
+            binding=binding,
             shaper=outputs.shaper,
             operation=ref.operation_id or ref.label,
             max_response_bytes=tool.max_response_bytes,
@@ -365,33 +364,29 @@ class SingleLoader:
         return description, title, input_schema, output
 
 
-def _relative_hint(key: str, written: str, display: str) -> str | None:
-    """Where a relative path of the curation was looked for; nothing for an absolute one."""
-    if Path(written).is_absolute():
-        return None
-    looked = f": facade looked for {display}" if display != written else ""
-    return f"`{key}` is relative to the curation file{looked}"
-
-
 def _unknown_hint(spec: OpenAPIDocument, key: str, read_only: bool) -> str:
     if not spec.by_label:
         # Webhook-only documents and schema fixtures: no list of operations would help.
         return "the document defines no operations under `paths`"
-    reads = spec.suggest(key, READ_ONLY_METHODS) if read_only else None
-    writes = spec.suggest(key) if read_only and reads is None else None
-    if writes is not None:  # a read-only curation is offered writes only when no read is close
-        return writes.replace("did you mean", "the closest operations are not read-only:"
-                              ).removesuffix("?") + "; a read-only façade serves only GET and " \
-            "HEAD"
-    return reads or spec.suggest(key) or \
-        "use an operationId or 'METHOD /path'; `facade init` lists them"
+    fallback = "use an operationId or 'METHOD /path'; `facade init` lists them"
+    if not read_only:
+        return spec.suggest(key) or fallback
+    reads = spec.suggest(key, READ_ONLY_METHODS)
+    if reads is not None:
+        return reads
+    # A read-only curation is offered writes only when no read is close.
+    writes = spec.suggest(key)
+    if writes is None:
+        return fallback
+    return writes.replace("did you mean", "the closest operations are not read-only:"
+                          ).removesuffix("?") + "; a read-only façade serves only GET and HEAD"
 
 
 def _description(tool: ToolCuration, summary: str | None, description: str | None,
-                 ref: OperationRef, arguments: list[Argument]) -> str:
+                 fallback: str) -> str:
     if tool.description:
         return tool.description.strip()
     parts = [p.strip() for p in (summary, description) if isinstance(p, str) and p.strip()]
     if len(parts) == 2 and parts[1].startswith(parts[0]):
         parts = parts[1:]
-    return "\n\n".join(parts) or f"{ref.method} {agent_path(ref.path, arguments)}"
+    return "\n\n".join(parts) or fallback

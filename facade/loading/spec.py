@@ -23,7 +23,7 @@ from facade.loading.precheck import plainly_valid_operation
 from facade.loading.refs import RefResolver, read_document
 from facade.loading.swagger2 import Conversion, convert
 
-__all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "load_spec"]
+__all__ = ["METHODS", "OpenAPIDocument", "Operation", "Parameter", "label_of", "load_spec"]
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 JSON_TYPES = ("application/json",)
@@ -197,7 +197,7 @@ class OpenAPIDocument:
 
     def find(self, key: str) -> OperationRef | list[OperationRef] | None:
         """Look an operation up by operationId or `METHOD /path`; a list when ambiguous."""
-        label = _label(key)
+        label = label_of(key)
         if label is not None:
             return self.by_label.get(label)
         if key not in self._searched and self._unresolved:
@@ -209,7 +209,7 @@ class OpenAPIDocument:
 
     def suggest(self, key: str, methods: Collection[str] | None = None) -> str | None:
         """"did you mean …" for an unknown operation, among those with one of `methods`."""
-        label = _label(key)
+        label = label_of(key)
         if label is None and self._unresolved:
             self._resolve_ids()
         refs = self.by_label if label is not None else \
@@ -340,7 +340,7 @@ class OpenAPIDocument:
                             pointer=ref.pointer) from None
 
 
-def _label(key: str) -> str | None:
+def label_of(key: str) -> str | None:
     """`get  /items` → `GET /items`; None when `key` is not `METHOD /path`.
 
     Only an HTTP method followed by a path makes a label: operationIds may contain

@@ -195,8 +195,7 @@ def _fold(node: dict[str, Any], part: Any, defs: dict[str, Any], depth: int
         if "$ref" not in node:
             return {**node, "$ref": part["$ref"]}
         return {**node, "allOf": [*node.get("allOf", []), {"$ref": part["$ref"]}]}
-    if {"allOf", "anyOf", "oneOf"} & part.keys():
-        part = _merged(part, defs, depth + 1)
+    part = _merged(part, defs, depth + 1)
     out = {**part, **node}
     props: dict[str, Any] = dict(node.get("properties") or {})
     for name, sub in (part.get("properties") or {}).items():

@@ -81,8 +81,7 @@ def serve_http(facade: Facade, *, host: str, port: int, allow_unauthenticated: b
     """
     settings = facade.serving
     check_bind(host, settings, allow_unauthenticated)
-    public_url = (settings.auth.public_url if settings.auth else None) or public_url_for(host,
-                                                                                         port)
+    public_url = public_url_for(host, port, settings)
     app, lifecycle = build_http(facade, public_url=public_url, environ=environ, watch=watch)
     say(f"serving {len(facade.tools)} tool(s) at http://{host}:{port}{MCP_PATH} "
         f"({describe(settings)})")
@@ -170,8 +169,11 @@ def check_bind(host: str, settings: ServeSettings, allow_unauthenticated: bool) 
             "an authenticating gateway)")
 
 
-def public_url_for(host: str, port: int) -> str:
-    """The URL a local client would use, when `server.auth.public_url` is not set."""
+def public_url_for(host: str, port: int, settings: ServeSettings | None = None) -> str:
+    """Where clients reach the façade: `server.auth.public_url` if set, else the URL a local
+    client would use."""
+    if settings is not None and settings.auth is not None and settings.auth.public_url:
+        return settings.auth.public_url
     shown = "localhost" if host in ("0.0.0.0", "::", "") else host
     return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
 

@@ -15,8 +15,8 @@ drain included. The parent serves nothing: it forwards signals and reaps.
 
 Forking (rather than starting fresh interpreters) keeps start-up at one load of the
 curation and lets the workers share the parent's imported code copy-on-write. Workers
-ignore SIGINT: Ctrl-C reaches the
-whole process group, and the parent's forwarded SIGTERM is the one that counts.
+ignore SIGINT: Ctrl-C reaches the whole process group, and the parent's forwarded SIGTERM
+is the one that counts.
 
 Metrics: the parent prepares a directory for prometheus-client's multiprocess mode
 (`PROMETHEUS_MULTIPROC_DIR` if set, emptied; else a temporary one, removed at exit), each
@@ -97,8 +97,7 @@ def serve_workers(facade: Facade, *, host: str, port: int, workers: int,
     environ = os.environ if environ is None else environ
     settings = facade.serving
     check_bind(host, settings, allow_unauthenticated)
-    public_url = (settings.auth.public_url if settings.auth else None) or public_url_for(host,
-                                                                                         port)
+    public_url = public_url_for(host, port, settings)
     # Built once here, and dropped: a missing credential stops `serve` with one message
     # rather than one per worker.
     build_http(facade, public_url=public_url, environ=environ, watch=watch)
