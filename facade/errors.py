@@ -51,13 +51,17 @@ class Problem:
     code: str | None = None
 
     def format(self, file: str) -> str:
+        """`file:line:col: [warning: ]key.path: message (hint)`."""
         where = self.file or file
         if self.line is not None:
             where += f":{self.line}:{self.column or 1}"
+        severity = f"{self.severity}: " if self.severity != "error" else ""
+        return f"{where}: {severity}{self.text()}"
+
+    def text(self) -> str:
+        """What follows the location: `key.path: message (hint)`."""
         dotted = dotted_path(self.path)
-        text = f"{where}: {dotted}: {self.message}" if dotted else f"{where}: {self.message}"
-        if self.severity != "error":
-            text = text.replace(": ", f": {self.severity}: ", 1)
+        text = f"{dotted}: {self.message}" if dotted else self.message
         return f"{text} ({self.hint})" if self.hint else text
 
 

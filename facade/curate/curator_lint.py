@@ -31,8 +31,8 @@ from dataclasses import replace
 from typing import Any
 
 from facade.errors import PathPart, Problem
-from facade.loading.curation import Curation, MultiCuration, ServerInfo, ToolCuration
-from facade.loading.multi import ScopedDocument
+from facade.loading.curation import Curation, MultiCuration, ToolCuration
+from facade.loading.multi import api_sections
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import READ_ONLY_METHODS, Facade, ToolDefinition, tool_name_for
 
@@ -197,11 +197,10 @@ def lint_multi(facade: Facade, multi: MultiCuration, doc: YAMLDocument) -> list[
     """The curator's lint, API by API, positioned under `apis.`."""
     # Each API is linted alone below: the tools of all of them are counted here.
     warnings = _too_many_tools(facade, doc, ("apis",))
-    for api, ac in multi.apis.items():
+    for api, ac, scoped, curation in api_sections(doc, multi):
         prefix = f"{ac.namespace}_" if ac.namespace else ""
         own = tuple(replace(t, name=t.name.removeprefix(prefix)) for t in facade.tools
                     if t.api == api)
-        found = lint_curation(replace(facade, tools=own), ac.as_curation(ServerInfo()),
-                              ScopedDocument(doc, ("apis", api)))
+        found = lint_curation(replace(facade, tools=own), curation, scoped)
         warnings += [w for w in found if w.path != ("apis", api, "tools")]  # counted above
     return warnings

@@ -29,11 +29,10 @@ from facade.loading.artifact import write_atomically
 from facade.loading.curation import (
     Curation,
     MultiCuration,
-    ServerInfo,
     ToolCuration,
     parse_any_curation,
 )
-from facade.loading.multi import ScopedDocument
+from facade.loading.multi import api_sections
 from facade.loading.overlays import read_overlays
 from facade.loading.schemas import SchemaConverter
 from facade.loading.spec import OpenAPIDocument, Operation, OperationRef, load_spec, locate_spec
@@ -269,12 +268,8 @@ def read_units(config: Path) -> tuple[list[Unit], bool]:
     doc = read_yaml(config)
     parsed = parse_any_curation(doc)
     if isinstance(parsed, MultiCuration):
-        units = []
-        for api, ac in parsed.apis.items():
-            curation = ac.as_curation(ServerInfo())
-            units.append(Unit(api, ScopedDocument(doc, ("apis", api)), curation,
-                              *locate_spec(config, curation.spec)))
-        return units, True
+        return [Unit(api, scoped, curation, *locate_spec(config, curation.spec))
+                for api, _, scoped, curation in api_sections(doc, parsed)], True
     return [Unit("", doc, parsed, *locate_spec(config, parsed.spec))], False
 
 

@@ -31,7 +31,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from facade.errors import PathPart, Problem, dotted_path
-from facade.loading.curation import Curation, MultiCuration
+from facade.loading.curation import Curation, MultiCuration, field_named
 from facade.version import __version__
 
 __all__ = ["FORMAT", "SARIF_SCHEMA", "CheckResult", "as_json", "as_sarif", "key_pattern",
@@ -130,8 +130,9 @@ def key_pattern(path: Sequence[PathPart]) -> str:
             out.append("*")
             tp = maps[0]
             continue
-        field = next((f for o in options if isinstance(o, type) and issubclass(o, BaseModel)
-                      for n, f in o.model_fields.items() if (f.alias or n) == part), None)
+        models = (o for o in options if isinstance(o, type) and issubclass(o, BaseModel))
+        field = next((f for f in (field_named(m, str(part)) for m in models)
+                      if f is not None), None)
         if field is None:
             break
         out.append(str(part))
@@ -167,13 +168,6 @@ class CheckResult:
         return len(self.problems) - self.errors
 
 
-def _text(problem: Problem) -> str:
-    """The message as the text output has it after `file:line:col: `."""
-    dotted = dotted_path(problem.path)
-    text = f"{dotted}: {problem.message}" if dotted else problem.message
-    return f"{text} ({problem.hint})" if problem.hint else text
-
-
 def as_json(result: CheckResult) -> dict[str, Any]:
     """facade's own document: see the README's "Results for CI"."""
     return {
@@ -205,7 +199,7 @@ def as_sarif(result: CheckResult, root: Path | None = None) -> dict[str, Any]:
         results.append({
             "ruleId": rule, "ruleIndex": index,
             "level": "error" if p.severity == "error" else "warning",
-            "message": {"text": _text(p)},
+            "message": {"text": p.text()},
             "locations": [{"physicalLocation": {
                 "artifactLocation": _artifact(p.file or result.config, root),
                 **({"region": region} if region else {})}}],

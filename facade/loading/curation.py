@@ -42,7 +42,7 @@ __all__ = ["Auth", "Backend", "CircuitBreaker", "Curation", "InboundAuth", "JWTA
            "ParamCuration", "PromptArgumentCuration", "PromptCuration", "RateLimitCuration",
            "APICuration", "MultiCuration", "ResourceCuration", "ResponseCuration", "Retries",
            "ServerInfo", "StaticTokenAuth", "Timeouts", "ToolCuration", "curation_json_schema",
-           "model_at", "parse_any_curation",
+           "field_named", "model_at", "parse_any_curation",
            "parse_curation"]
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -350,7 +350,7 @@ def model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | N
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = _field(tp, str(part))
+            field = field_named(tp, str(part))
             if field is None:
                 return None
             tp = field.annotation
@@ -364,7 +364,7 @@ def model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | N
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
-def _field(model: type[BaseModel], key: str) -> Any:
+def field_named(model: type[BaseModel], key: str) -> Any:
     """The field a curation key names (`validate` is the field `validate_`)."""
     return next((f for n, f in model.model_fields.items() if (f.alias or n) == key), None)
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from facade.errors import CurationError, LoadError, Problem
-from facade.loading.curation import MultiCuration, ServerInfo, parse_any_curation
-from facade.loading.multi import ScopedDocument, compile_multi
+from facade.loading.curation import MultiCuration, parse_any_curation
+from facade.loading.multi import api_sections, compile_multi
 from facade.loading.salvage import cross_check
 from facade.loading.environ import expand_env
 from facade.loading.single import Compiled, SingleLoader
@@ -82,9 +82,8 @@ def documents(config: str | Path = DEFAULT_CONFIG) -> dict[str, OpenAPIDocument]
     doc = read_yaml(config)
     curation = parse_any_curation(doc)
     if isinstance(curation, MultiCuration):
-        loaders = [(api, SingleLoader(ScopedDocument(doc, ("apis", api)),
-                                      ac.as_curation(ServerInfo()), Path(config), {}))
-                   for api, ac in curation.apis.items()]
+        loaders = [(api, SingleLoader(scoped, single, Path(config), {}))
+                   for api, _, scoped, single in api_sections(doc, curation)]
     else:
         loaders = [("", SingleLoader(doc, curation, Path(config), {}))]
     found: dict[str, OpenAPIDocument] = {}

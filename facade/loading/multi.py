@@ -10,11 +10,18 @@ across APIs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from facade.errors import CurationError, PathPart, Problem
-from facade.loading.curation import TOOL_NAME_PATTERN, MultiCuration, ServerInfo
+from facade.loading.curation import (
+    TOOL_NAME_PATTERN,
+    APICuration,
+    Curation,
+    MultiCuration,
+    ServerInfo,
+)
 from facade.loading.extras import build_prompts
 from facade.loading.server_section import per_caller, serve_settings
 from facade.loading.environ import EnvExpander
@@ -23,7 +30,7 @@ from facade.loading.spec import locate_spec
 from facade.loading.yamlsource import YAMLDocument
 from facade.tools import BackendSettings, Facade, ResourceDefinition, ToolDefinition
 
-__all__ = ["ScopedDocument", "compile_multi"]
+__all__ = ["ScopedDocument", "api_sections", "compile_multi"]
 
 _TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
 
@@ -41,6 +48,15 @@ class ScopedDocument(YAMLDocument):
     ) -> Problem:
         return super().problem((*self.prefix, *path), message, hint=hint, key=key,
                                severity=severity, code=code)
+
+
+def api_sections(doc: YAMLDocument, multi: MultiCuration
+                 ) -> Iterator[tuple[str, APICuration, ScopedDocument, Curation]]:
+    """Each API of a multi-API curation: its name, its section, the document scoped to
+    that section (problems are reported at `apis.<name>.…`), and the section as the
+    single-API curation the loader, the lock and the lint take."""
+    for api, ac in multi.apis.items():
+        yield api, ac, ScopedDocument(doc, ("apis", api)), ac.as_curation(ServerInfo())
 
 
 def final_name(namespace: str | None, name: str) -> str:
@@ -125,9 +141,9 @@ def compile_multi(doc: YAMLDocument, multi: MultiCuration, config: Path,
     """Load every API of `multi` and merge them into one `Facade`; with `stored` (an
     artifact's merged tools), no spec is read."""
     merged = _Merged(doc)
-    for api, ac in multi.apis.items():
-        loader = SingleLoader(ScopedDocument(doc, ("apis", api)), ac.as_curation(ServerInfo()),
-                              config, environ, inbound_auth=multi.server.auth is not None)
+    for api, ac, scoped, curation in api_sections(doc, multi):
+        loader = SingleLoader(scoped, curation, config, environ,
+                              inbound_auth=multi.server.auth is not None)
         try:
             facade = loader.run(None if stored is None else _part(stored, api, ac.namespace))
         except CurationError as exc:

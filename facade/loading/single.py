@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from facade.errors import CurationError, PathPart, Problem, SpecError
+from facade.errors import CurationError, Problem, SpecError
 from facade.loading.curation import Curation, ToolCuration, section_of
 from facade.loading.environ import EnvExpander, expand_env
 from facade.loading.extras import build_prompts, check_resource
