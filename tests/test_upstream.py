@@ -105,7 +105,7 @@ async def test_transport_failures_become_tool_errors(
 
 def test_every_transport_error_is_mapped(facade: Facade) -> None:
     """Like httpx's own exhaustiveness test: no TransportError escapes unmapped."""
-    from facade.call.failures import map_upstream_errors
+    from facade.call.failures import DeadlineExceeded, transport_failure
 
     definition = facade.tools[0]
     subclasses: list[type[httpx.TransportError]] = []
@@ -114,11 +114,21 @@ def test_every_transport_error_is_mapped(facade: Facade) -> None:
         cls = todo.pop()
         subclasses.append(cls)
         todo.extend(cls.__subclasses__())
+    expected = [(httpx.ConnectTimeout, "did not accept a connection in time"),
+                (httpx.TimeoutException, "in time ("),
+                (httpx.ConnectError, "is unreachable"),
+                ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError),
+                 "broke the connection"),
+                (httpx.DecodingError, "could not be decoded")]
     for cls in subclasses:
-        with pytest.raises(ToolError) as info:
-            with map_upstream_errors(definition, 10):
-                raise cls("x")
-        assert "GET /items" in str(info.value)
+        error = transport_failure(definition, 10, cls("x"))
+        assert isinstance(error, ToolError)
+        assert "GET /items" in str(error)
+        # the most specific translation wins; anything else names its class
+        wanted = next((text for kinds, text in expected if issubclass(cls, kinds)),
+                      f"failed in transport ({cls.__name__})")
+        assert wanted in str(error), (cls, str(error))
+        assert isinstance(error, DeadlineExceeded) == issubclass(cls, httpx.TimeoutException)
 
 
 async def test_redirects_are_not_followed(facade: Facade, mock: respx.MockRouter) -> None:
@@ -205,7 +215,7 @@ async def test_the_backend_pool_opens_on_the_first_call_and_reopens_after_a_life
     readiness, and a call in a new lifespan opens a fresh one."""
     route = mock.get("/items/SKU-1").respond(json=ITEM, headers={"Set-Cookie": "s=1"})
     tool = _tool(facade, "get_item")
-    upstream = tool._upstream
+    upstream = tool.upstream
     assert upstream is not None
     assert upstream._pool is None and upstream.is_open_client
 

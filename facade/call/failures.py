@@ -9,15 +9,13 @@ client even with error details masked):
     ├── RateLimited          outcome "rate_limited": 429/503 with a Retry-After too long
     └── DeadlineExceeded     outcome "timeout": a timeout, or the call's deadline passed
 
-`map_upstream_errors` is the one place httpx's exceptions are translated, most specific
+`transport_failure` is the one place httpx's exceptions are translated, most specific
 first, with a test that every `httpx.TransportError` is covered.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 
 import httpx
 from fastmcp.exceptions import ToolError
@@ -26,7 +24,7 @@ from facade.tools import ToolDefinition
 
 __all__ = ["BackendBusy", "BackendUnavailable", "DeadlineExceeded", "MissingCredentialError",
            "RateLimited", "UpstreamError", "backend_fault", "hint", "label",
-           "map_upstream_errors", "raise_for_status"]
+           "raise_for_status", "transport_failure"]
 
 logger = logging.getLogger("facade.upstream")  # the call's story, in one logger
 
@@ -91,37 +89,33 @@ def label(tool: ToolDefinition) -> str:
     return tool.binding.agent_label
 
 
-@contextlib.contextmanager
-def map_upstream_errors(tool: ToolDefinition, timeout: float | httpx.Timeout
-                        ) -> Iterator[None]:
-    """Translate httpx's transport failures into `UpstreamError`s, most specific first."""
+def transport_failure(tool: ToolDefinition, timeout: float | httpx.Timeout,
+                      exc: httpx.TransportError) -> UpstreamError:
+    """httpx's transport failure `exc` as the `UpstreamError` to raise from it, most
+    specific first."""
     what = label(tool)
-    try:
-        yield
-    except httpx.ConnectTimeout as exc:
+    if isinstance(exc, httpx.ConnectTimeout):
         seconds = timeout.connect if isinstance(timeout, httpx.Timeout) else timeout
         after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
-        raise DeadlineExceeded(f"The backend for {what} did not accept a connection in time "
-                               f"(connect timeout{after}); retry later or tell the "
-                               "operator") from exc
-    except httpx.TimeoutException as exc:
+        return DeadlineExceeded(f"The backend for {what} did not accept a connection in time "
+                                f"(connect timeout{after}); retry later or tell the "
+                                "operator")
+    if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__.removesuffix("Timeout").lower() or "request"
         seconds = getattr(timeout, kind, None) if isinstance(timeout, httpx.Timeout) \
             else timeout
         after = f" after {seconds:g}s" if isinstance(seconds, (int, float)) else ""
-        raise DeadlineExceeded(f"The backend did not answer {what} in time ({kind} "
-                               f"timeout{after}); retry later") from exc
-    except httpx.ConnectError as exc:
-        raise UpstreamError(f"The backend for {what} is unreachable; retry later or tell "
-                            "the operator") from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise UpstreamError(f"The backend broke the connection during {what}; retry later"
-                            ) from exc
-    except httpx.DecodingError as exc:
-        raise UpstreamError(f"The backend's answer to {what} could not be decoded") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamError(f"The request {what} failed in transport "
-                            f"({type(exc).__name__}); retry later") from exc
+        return DeadlineExceeded(f"The backend did not answer {what} in time ({kind} "
+                                f"timeout{after}); retry later")
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamError(f"The backend for {what} is unreachable; retry later or tell "
+                             "the operator")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return UpstreamError(f"The backend broke the connection during {what}; retry later")
+    if isinstance(exc, httpx.DecodingError):
+        return UpstreamError(f"The backend's answer to {what} could not be decoded")
+    return UpstreamError(f"The request {what} failed in transport "
+                         f"({type(exc).__name__}); retry later")
 
 
 def backend_fault(exc: UpstreamError) -> bool:

@@ -12,8 +12,7 @@ missed deadline can say what was missed: a slot, a connection, or the answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 __all__ = ["BackendSlots", "Progress"]
 
@@ -26,10 +25,9 @@ class BackendSlots:
         self.in_flight = 0  # requests sent to the backend and not yet answered
         self._semaphore: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
-    @contextlib.asynccontextmanager
-    async def hold(self, patience: float) -> AsyncIterator[None]:
-        """Hold a slot for the block; raises TimeoutError if none frees up within
-        `patience` seconds."""
+    async def acquire(self, patience: float) -> None:
+        """Take a slot, to give back with `release()`; raises TimeoutError if none frees
+        up within `patience` seconds."""
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._semaphore[0] is not loop:  # bound to a loop
             self._semaphore = (loop, asyncio.Semaphore(self.size))
@@ -40,11 +38,12 @@ class BackendSlots:
         else:
             await semaphore.acquire()  # free: returns at once
         self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            semaphore.release()
+
+    def release(self) -> None:
+        """Give back the slot `acquire()` took."""
+        assert self._semaphore is not None, "release() without acquire()"
+        self.in_flight -= 1
+        self._semaphore[1].release()
 
 
 class Progress:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastmcp.exceptions import ToolError
@@ -49,14 +50,22 @@ def _forwarded(names: tuple[str, ...]) -> dict[str, str]:
     return {name: inbound[name.lower()] for name in names if name.lower() in inbound}
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a call needs, read once per call (a pydantic private attribute costs a
+    `__getattr__` each time it is read)."""
+
+    definition: ToolDefinition
+    upstream: Upstream | None
+    observer: Observer
+    inputs: SchemaCheck
+    answers: AnswerCheck | None
+
+
 class CuratedTool(Tool):
     """A curated operation exposed as an MCP tool; `run()` proxies one backend call."""
 
-    _definition: ToolDefinition = PrivateAttr()
-    _upstream: Upstream | None = PrivateAttr(default=None)
-    _observer: Observer = PrivateAttr(default_factory=Observer)
-    _inputs: SchemaCheck = PrivateAttr()
-    _answers: AnswerCheck | None = PrivateAttr(default=None)
+    _plan: _Plan = PrivateAttr()
 
     @classmethod
     def from_definition(cls, definition: ToolDefinition, upstream: Upstream | None,
@@ -69,24 +78,27 @@ class CuratedTool(Tool):
             output_schema=definition.output_schema,
             annotations=ToolAnnotations(**definition.annotations),
         )
-        tool._definition = definition
-        tool._upstream = upstream
-        tool._observer = observer or Observer()
-        tool._inputs = SchemaCheck(definition.input_schema, FAST_INPUT_KEYWORDS)
-        if definition.documented_schema is not None:
-            tool._answers = AnswerCheck(definition.documented_schema)
+        answers = None if definition.documented_schema is None else \
+            AnswerCheck(definition.documented_schema)
+        tool._plan = _Plan(definition, upstream, observer or Observer(),
+                           SchemaCheck(definition.input_schema, FAST_INPUT_KEYWORDS), answers)
         return tool
 
+    @property
+    def upstream(self) -> Upstream | None:
+        """The backend client this tool calls (None: not connected, e.g. `facade check`)."""
+        return self._plan.upstream
+
     def __repr__(self) -> str:
-        d = self._definition
+        d = self._plan.definition
         return f"CuratedTool(name={d.name!r}, operation={d.binding.method} {d.binding.path})"
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        plan = self._plan
         record = CallRecord(tool=self.name, principal=_principal())
-        observer = self._observer
         with open_call(record), call_span(record):
             try:
-                result = await self._call(arguments, record)
+                result = await self._call(plan, arguments, record)
             except ToolError as exc:
                 if isinstance(exc, UpstreamError):
                     record.outcome = exc.outcome
@@ -103,25 +115,27 @@ class CuratedTool(Tool):
                 record.outcome = "cancelled" if record.outcome == "ok" else record.outcome
                 raise
             finally:
-                observer.call_finished(record)
+                plan.observer.call_finished(record)
         return result
 
-    async def _call(self, arguments: dict[str, Any], record: CallRecord) -> ToolResult:
-        definition = self._definition
+    async def _call(self, plan: _Plan, arguments: dict[str, Any], record: CallRecord
+                    ) -> ToolResult:
+        definition = plan.definition
+        name = self.name
         if definition.binding.method not in READ_ONLY_METHODS and \
                 definition.annotations.get("readOnlyHint"):
             # Load time refuses this; the check here makes the guarantee hold at call time too.
             record.outcome = "refused"
-            raise ToolError(f"Tool {self.name} is read-only but bound to "
+            raise ToolError(f"Tool {name} is read-only but bound to "
                             f"{definition.binding.method}; refusing to call it")
         if definition.claims and not meets_claims(definition.claims, get_access_token()):
             # `ToolClaims` hides and refuses it first over HTTP; this holds for resources too.
             record.outcome = "refused"
-            raise ToolError(f"Tool {self.name} is not available to this caller: its token "
+            raise ToolError(f"Tool {name} is not available to this caller: its token "
                             "does not meet the tool's claim conditions")
         try:  # first: a refused call counts toward the rate limit, valid or not
-            await self._observer.admit(record)
-            self._observer.call_started(record)
+            await plan.observer.admit(record)
+            plan.observer.call_started(record)
         except ToolError:
             record.outcome = "rejected"
             raise
@@ -129,23 +143,23 @@ class CuratedTool(Tool):
         size = json_size(arguments, cap)
         if size > cap:  # before the schema checks, which would copy the values into errors
             record.outcome = "invalid_arguments"
-            raise ToolError(f"Invalid arguments for {self.name}: they take more than "
+            raise ToolError(f"Invalid arguments for {name}: they take more than "
                             f"{cap:,} bytes as JSON, the most this tool accepts")
-        problems = [] if self._inputs.fast_accepts(arguments) else argument_errors(
-            self._inputs.validator, arguments)
+        problems = [] if plan.inputs.fast_accepts(arguments) else argument_errors(
+            plan.inputs.validator, arguments)
         if problems:
             record.outcome = "invalid_arguments"
-            raise ToolError(f"Invalid arguments for {self.name}: " + "; ".join(problems))
+            raise ToolError(f"Invalid arguments for {name}: " + "; ".join(problems))
         try:
             request = encode_request(definition.binding, arguments)
         except ArgumentError as exc:
             record.outcome = "invalid_arguments"
-            raise ToolError(f"Invalid arguments for {self.name}: {exc}") from exc
-        if self._upstream is None:
-            raise ToolError(f"Tool {self.name} is not connected to a backend")
+            raise ToolError(f"Invalid arguments for {name}: {exc}") from exc
+        upstream = plan.upstream
+        if upstream is None:
+            raise ToolError(f"Tool {name} is not connected to a backend")
         record.arguments = {k: arguments[k] for k in definition.audit_arguments
                             if k in arguments} or None
-        upstream = self._upstream
         identity = await upstream.identity.headers_for(get_access_token()) \
             if upstream.identity is not None else None
         response = await upstream.send(definition, request, _forwarded(
@@ -157,7 +171,7 @@ class CuratedTool(Tool):
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,
                                                 backend.max_json_depth, backend.max_json_items),
-                                    record)
+                                    record, plan)
         if definition.output_schema is None and (response.media_type.startswith("text/")
                                                  or not response.body):
             return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
@@ -166,8 +180,10 @@ class CuratedTool(Tool):
         raise ToolError(f"The backend answered {definition.binding.agent_label} with {kind}, "
                         "which facade does not pass on")
 
-    def _structured(self, data: Any, record: CallRecord | None = None) -> ToolResult:
-        definition = self._definition
+    def _structured(self, data: Any, record: CallRecord | None = None,
+                    plan: _Plan | None = None) -> ToolResult:
+        plan = plan or self._plan
+        definition = plan.definition
         notes: list[str] = []
         shaped = definition.shaper.apply(data, notes)
         text = json.dumps(shaped, ensure_ascii=False)
@@ -176,7 +192,7 @@ class CuratedTool(Tool):
             text = json.dumps(shaped, ensure_ascii=False)
         structured: dict[str, Any] | None = None
         if definition.output_schema is not None:
-            found = self._answers.deviations(shaped) if self._answers is not None else []
+            found = plan.answers.deviations(shaped) if plan.answers is not None else []
             if definition.wrap_result:
                 structured = {"result": shaped}
             elif isinstance(shaped, dict):
@@ -186,7 +202,7 @@ class CuratedTool(Tool):
                     found = [not_an_object(shaped), *found]
                 structured = {"result": shaped}
             if found:
-                self._deviated(found, record)
+                self._deviated(plan, found, record)
         content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
         meta: dict[str, Any] | None = {"facade": {"truncated": notes}} if notes else None
@@ -194,13 +210,14 @@ class CuratedTool(Tool):
             meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
         return ToolResult(content=content, structured_content=structured, meta=meta)
 
-    def _deviated(self, found: list[Deviation], record: CallRecord | None) -> None:
+    def _deviated(self, plan: _Plan, found: list[Deviation], record: CallRecord | None
+                  ) -> None:
         """Report an answer's deviations; under `validate: strict`, fail the call."""
-        definition = self._definition
+        definition = plan.definition
         log_once(definition, found)
         if record is not None:
             record.deviations = len(found)
-        self._observer.response_deviations(definition.name, found)
+        plan.observer.response_deviations(definition.name, found)
         if definition.validate == "strict":
             raise ToolError(f"The backend's answer to {definition.binding.agent_label} does "
                             f"not match its documented schema at {found[0].describe()}")

@@ -25,7 +25,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -44,8 +44,8 @@ from facade.call.failures import (
     UpstreamError,
     backend_fault,
     label,
-    map_upstream_errors,
     raise_for_status,
+    transport_failure,
 )
 from facade.call.guard import BackendSlots, Progress
 from facade.call.identity import CallerIdentity
@@ -206,23 +206,20 @@ class Upstream:
         finally:
             self.breaker.record(success, ticket)
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, tool: ToolDefinition, deadline: float, progress: Progress
-                    ) -> AsyncIterator[None]:
+    async def _take_slot(self, tool: ToolDefinition, deadline: float, progress: Progress
+                         ) -> None:
         """One of the backend's slots (`facade.call.guard`), waited for up to the pool
-        timeout: only then is the call refused as busy."""
+        timeout: only then is the call refused as busy. `self.slots.release()` gives it
+        back."""
         patience = min(self._timeout.pool or 0.0, max(0.0, deadline - time.monotonic()))
         try:
-            async with self.slots.hold(patience):
-                progress.slotted()
-                yield
+            await self.slots.acquire(patience)
         except TimeoutError:
-            if progress.stage != "queued":
-                raise
             raise BackendBusy(
                 f"The backend for {label(tool)} is busy: {self.backend.max_concurrency} "
                 f"requests to it stayed under way for {patience:.2g} s; retry in a moment"
                 ) from None
+        progress.slotted()
 
     def _build(self, tool: ToolDefinition, req: EncodedRequest,
                forwarded: Mapping[str, str] | None,
@@ -300,11 +297,15 @@ class Upstream:
             last = attempt == retries
             started = time.perf_counter()
             try:
-                async with self._slot(tool, deadline, progress):
-                    with map_upstream_errors(tool, self._timeout), attempt_span(
-                            tool, attempt, request.headers, self._traced_as) as span:
+                await self._take_slot(tool, deadline, progress)
+                try:
+                    with attempt_span(tool, attempt, request.headers, self._traced_as) as span:
                         response = await self._attempt(tool, request)
                         answered(span, response.status)
+                except httpx.TransportError as exc:
+                    raise transport_failure(tool, self._timeout, exc) from exc
+                finally:
+                    self.slots.release()
             except UpstreamError as exc:
                 connect_error = isinstance(exc.__cause__, (httpx.ConnectError,
                                                            httpx.ConnectTimeout))

@@ -273,14 +273,16 @@ def _serve(config: Path, transport: str, host: str, port: int, allow_unauthentic
     try:
         if transport == "stdio":
             from facade.serve.observe import observers_for
+            from facade.serve.process import serving
             from facade.serve.shared_limit import RedisMissing
 
             try:
                 observer = observers_for(facade)
             except RedisMissing as exc:
                 fail(f"{facade.config_file}: {exc}")
-            server_for(facade, observer, watch=config if watch else None).run(
-                transport="stdio", show_banner=False)
+            server = server_for(facade, observer, watch=config if watch else None)
+            with serving(asyncio_run=False):  # the start-up heap frozen, fewer collections
+                server.run(transport="stdio", show_banner=False)
             return
         from facade.serve.http import ServeError, serve_http
         from facade.serve.workers import serve_workers

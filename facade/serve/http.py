@@ -49,6 +49,7 @@ from facade.serve.inbound import InboundAuthError, ToolScopes, build_auth
 from facade.serve.logs import access_logged, uvicorn_log_config
 from facade.serve.metrics import CONTENT_TYPE, Metrics
 from facade.serve.observe import observers_for
+from facade.serve.process import serving
 from facade.serve.server import build_server, build_upstreams
 from facade.serve.shared_limit import RedisMissing
 from facade.serve.tracing import InboundTraceContext
@@ -298,9 +299,8 @@ class _Front:
 
     async def _shed(self, scope: Scope, receive: Receive, send: Send,
                     message: str | None = None) -> None:
-        """This replica is at `server.limits.max_in_flight` (or at what `message` says):
-        say so at once, cheaply, rather than queue the request behind the others (where it
-        would wait out its client's timeout, and make every other call slower)."""
+        """At `server.limits.max_in_flight` (or as `message` says): answer 503 at once rather
+        than queue the request, where it would wait out its client's timeout and slow others."""
         if self.metrics is not None:
             self.metrics.shed()
         message = message or (f"facade is overloaded: {self.max_in_flight} requests are "
@@ -383,8 +383,7 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
     past `max_connections` open connections every request is answered 503 by uvicorn.
     Headers are capped by h11 at 16 KiB (a larger head is answered 400)."""
     limits = limits or ServeLimits()
-    # uvicorn logs through facade's one stream; its access log only at debug (the audit log
-    # has a line per tool call, with who made it).
+    # uvicorn logs to facade's stream; its access log at debug only (the audit log has more).
     config = uvicorn.Config(app, host=host, port=port, lifespan="on",
                             log_config=uvicorn_log_config(), access_log=access_logged(),
                             server_header=False, ws="none",
@@ -393,7 +392,8 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
                             limit_concurrency=limits.max_connections,
                             timeout_keep_alive=limits.keep_alive)
     server = _Server(config, lifecycle, parent)
-    server.run(sockets=None if sock is None else [sock])
+    with serving(asyncio_run=True):  # the start-up heap frozen, fewer collections (facade.serve.process)
+        server.run(sockets=None if sock is None else [sock])
     if server.started and parent is None:
         say("stopped")
     return server.started

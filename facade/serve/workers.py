@@ -55,6 +55,7 @@ from facade.serve.http import (
     say,
 )
 from facade.serve.metrics import use_multiprocess
+from facade.serve.process import freeze_heap
 from facade.tools import Facade
 
 __all__ = ["METRICS_DIR_ENV", "Worker", "WorkerFailed", "bind", "metrics_dir", "serve_workers",
@@ -125,6 +126,7 @@ def serve_workers(facade: Facade, *, host: str, port: int, workers: int,
             finish()
         return 0 if started else 3  # uvicorn's own code for a start-up failure
 
+    freeze_heap()  # before the fork: a worker's collector leaves the shared pages alone
     with contextlib.closing(held), metrics_dir(environ) as directory:
         say(f"serving {len(facade.tools)} tool(s) at http://{host}:{port}/mcp "
             f"({describe(settings)}; {workers} workers)")
