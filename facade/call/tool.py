@@ -186,10 +186,10 @@ class CuratedTool(Tool):
         definition = plan.definition
         notes: list[str] = []
         shaped = definition.shaper.apply(data, notes)
-        text = json.dumps(shaped, ensure_ascii=False)
+        text = json.dumps(shaped, ensure_ascii=False, separators=(",", ":"))
         if contains_secret(text):  # a backend that echoes the façade's own credential
             shaped = scrub_data(shaped)
-            text = json.dumps(shaped, ensure_ascii=False)
+            text = json.dumps(shaped, ensure_ascii=False, separators=(",", ":"))
         structured: dict[str, Any] | None = None
         if definition.output_schema is not None:
             found = plan.answers.deviations(shaped) if plan.answers is not None else []
