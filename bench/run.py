@@ -4,6 +4,7 @@
     python bench/run.py --quick               # fewer repeats and calls (about 5 minutes)
     python bench/run.py --sections cold,warm --specs stripe,github
     python bench/run.py --sections init       # `facade init` on the big specs (~1 minute)
+    python bench/run.py --sections http --duration 16   # 32 slices per cell (~5 minutes)
 
 See bench/README.md for what each section measures. Only 127.0.0.1 is used.
 """
@@ -76,6 +77,9 @@ def main() -> None:
                         help="1 start per server, 300 calls, 1.5 s per throughput cell")
     parser.add_argument("--repeat", type=int, help="starts per server (default 5, quick 1)")
     parser.add_argument("--calls", type=int, help="calls per variant (default 2000)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="load per server in each throughput cell, in slices of 0.5 s "
+                        "(default 4, quick 1.5): more slices narrow the ratios' noise")
     parser.add_argument("--profile-dir", type=Path, help="also write .prof files here")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -92,7 +96,7 @@ def main() -> None:
             quick=args.quick,
             repeat=args.repeat or (1 if args.quick else 5),
             calls=args.calls or (300 if args.quick else 2000),
-            duration=1.5 if args.quick else 4.0,
+            duration=args.duration or (1.5 if args.quick else 4.0),
             specs=specs,
             workdir=Path(workdir),
             profile_dir=args.profile_dir,
