@@ -216,3 +216,22 @@ def test_build_info_is_one_series_across_workers(tmp_path: Path) -> None:
     assert len([line for line in text.splitlines()
                 if line.startswith("facade_build_info{")]) == 1
     assert "process_cpu_seconds_total " in text
+
+
+def test_a_worker_file_not_yet_sized_fails_neither_start_nor_scrape(tmp_path: Path) -> None:
+    """prometheus-client creates a worker's file, then sizes it (prometheus/client_python
+    #1199). A worker starting meanwhile read every file as its collector registered and died
+    of the empty one; a scrape meanwhile failed whole. The empty file is skipped now."""
+    from prometheus_client import generate_latest
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from facade.serve.metrics import registry_for
+
+    written = MmapedDict(str(tmp_path / "counter_101.db"))
+    written.write_value(mmap_key("facade_requests_shed", "facade_requests_shed_total", [], [],
+                                 "Requests shed."), 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_102.db").touch()  # a worker that has just created its file
+
+    registry = registry_for(tmp_path)  # as a worker's Metrics does when it starts
+    assert _samples(generate_latest(registry).decode())["facade_requests_shed_total"] == 3.0

@@ -74,13 +74,39 @@ def use_multiprocess(directory: Path) -> None:
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
+class _WorkerFiles(multiprocess.MultiProcessCollector):
+    """prometheus-client's collector of every worker's files, without its start-up race
+    (prometheus/client_python#1199, open): a worker creates its file, then sizes it, and a
+    read in between fails the whole merge. Workers start together, and each one's registry
+    read every file when the collector registered, so a worker could die before serving
+    (seen in CI). Here a file still empty has nothing recorded yet and is skipped, at any
+    scrape; and registering reads nothing (`describe`)."""
+
+    def __init__(self, registry: CollectorRegistry, directory: Path) -> None:
+        self.directory = directory
+        super().__init__(registry, path=str(directory))  # type: ignore[no-untyped-call]
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        files = []
+        for each in self.directory.glob("*.db"):
+            try:
+                if each.stat().st_size > 0:  # sized once, before anything is written
+                    files.append(str(each))
+            except FileNotFoundError:  # removed meanwhile (a new run's clean start)
+                continue
+        return self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+
+
 def registry_for(multiprocess_dir: Path | None) -> CollectorRegistry:
     """The registry `/metrics` renders: this process's own metrics register into it; or,
     across workers, only the collector that reads every worker's files (metrics are then
     created without a registry, else they would be counted twice)."""
     registry = CollectorRegistry(auto_describe=True)
     if multiprocess_dir is not None:
-        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+        _WorkerFiles(registry, multiprocess_dir)
     return registry
 
 
