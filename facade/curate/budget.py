@@ -15,7 +15,6 @@ downloaded or run: the estimate is the same offline, in CI, for every model.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from facade.curate.outline import outline
 from facade.errors import LoadError
 from facade.loading.curation import Curation, parse_any_curation
+from facade.loading.fitting import json_size
 from facade.loading.spec import load_spec
 from facade.loading.yamlsource import YAMLDocument, read_yaml
 from facade.tools import ToolDefinition
@@ -39,10 +39,6 @@ BYTES_PER_TOKEN = 4
 def estimate_tokens(size: int) -> int:
     """Estimated tokens for `size` bytes of JSON: `ceil(size / 4)` (see the module doc)."""
     return -(-size // BYTES_PER_TOKEN)
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 @dataclass(frozen=True)
@@ -96,9 +92,9 @@ def listing_budget(definitions: Sequence[ToolDefinition],
                    tools: list[dict[str, Any]] | None = None) -> Budget:
     """The budget of `definitions`; pass their `listing` when it is already built."""
     tools = listing(definitions) if tools is None else tools
-    costs = tuple(ToolCost(t["name"], f"{d.binding.method} {d.binding.path}", _size(t))
+    costs = tuple(ToolCost(t["name"], f"{d.binding.method} {d.binding.path}", json_size(t))
                   for t, d in zip(tools, definitions))
-    return Budget(costs, _size({"tools": tools}))
+    return Budget(costs, json_size({"tools": tools}))
 
 
 def uncurated_budget(config: str | Path) -> Uncurated:
@@ -113,7 +109,7 @@ def uncurated_budget(config: str | Path) -> Uncurated:
         return spec_budget(config.parent / curation.spec, config)
     # Several APIs: every operation of every spec, as if each API were exposed alone.
     parts = [spec_budget(config.parent / ac.spec, config) for ac in curation.apis.values()]
-    overhead = _size({"tools": []})
+    overhead = json_size({"tools": []})
     return Uncurated(
         Budget(tuple(c for u in parts for c in u.budget.tools),
                sum(u.budget.bytes - overhead for u in parts) + overhead),
@@ -130,7 +126,8 @@ def spec_budget(spec_path: Path, config: Path) -> Uncurated:
     spec = load_spec(spec_path, os.path.relpath(spec_path))
     names = {op.name: op.ref.label for op in outline(spec, details=False)}
     if not names:
-        return Uncurated(Budget((), _size({"tools": []})), 0, 0, time.perf_counter() - started)
+        empty = Budget((), json_size({"tools": []}))
+        return Uncurated(empty, 0, 0, time.perf_counter() - started)
     # A synthetic curation, from plain data: it has no positions to report.
     data = {"version": 1, "spec": str(spec_path), "read_only": False,
             "backend": {"base_url": "http://127.0.0.1"},
