@@ -171,7 +171,7 @@ class CuratedTool(Tool):
             backend = upstream.backend
             return self._structured(decode_json(definition, response.body,
                                                 backend.max_json_depth, backend.max_json_items),
-                                    record, plan)
+                                    record)
         if definition.output_schema is None and (response.media_type.startswith("text/")
                                                  or not response.body):
             return ToolResult(content=[TextContent(type="text", text=scrub(response.body.decode(
@@ -180,9 +180,8 @@ class CuratedTool(Tool):
         raise ToolError(f"The backend answered {definition.binding.agent_label} with {kind}, "
                         "which facade does not pass on")
 
-    def _structured(self, data: Any, record: CallRecord | None = None,
-                    plan: _Plan | None = None) -> ToolResult:
-        plan = plan or self._plan
+    def _structured(self, data: Any, record: CallRecord | None = None) -> ToolResult:
+        plan = self._plan
         definition = plan.definition
         notes: list[str] = []
         shaped = definition.shaper.apply(data, notes)
@@ -202,7 +201,7 @@ class CuratedTool(Tool):
                     found = [not_an_object(shaped), *found]
                 structured = {"result": shaped}
             if found:
-                self._deviated(plan, found, record)
+                self._deviated(found, record)
         content = [TextContent(type="text", text=text)]
         content += [TextContent(type="text", text=f"Note: {note}.") for note in notes]
         meta: dict[str, Any] | None = {"facade": {"truncated": notes}} if notes else None
@@ -210,9 +209,9 @@ class CuratedTool(Tool):
             meta = {**(meta or {}), "fastmcp": {"wrap_result": True}}
         return ToolResult(content=content, structured_content=structured, meta=meta)
 
-    def _deviated(self, plan: _Plan, found: list[Deviation], record: CallRecord | None
-                  ) -> None:
+    def _deviated(self, found: list[Deviation], record: CallRecord | None) -> None:
         """Report an answer's deviations; under `validate: strict`, fail the call."""
+        plan = self._plan
         definition = plan.definition
         log_once(definition, found)
         if record is not None:

@@ -392,7 +392,7 @@ def run(app: ASGIApp, lifecycle: Lifecycle, host: str, port: int,
                             limit_concurrency=limits.max_connections,
                             timeout_keep_alive=limits.keep_alive)
     server = _Server(config, lifecycle, parent)
-    with serving(asyncio_run=True):  # the start-up heap frozen, fewer collections (facade.serve.process)
+    with serving(asyncio_run=True):  # heap frozen, fewer collections: facade.serve.process
         server.run(sockets=None if sock is None else [sock])
     if server.started and parent is None:
         say("stopped")
